@@ -1,0 +1,347 @@
+//! The command line: the only place that knows about clap. Raw arguments are turned into validated
+//! stage configurations here, so the library never sees a value that cannot work, and every bad value
+//! is reported as one line naming the option, before any file is touched.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::error::{Error, Result};
+use crate::extract::ExtractConfig;
+use crate::extract::naming::{DEFAULT_TEMPLATE, NameTemplate};
+use crate::extract::picture::{Output, ResizeMode};
+use crate::extract::quality::Thresholds;
+use crate::extract::sample::{Rate, Sampling, parse_time};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "framelabel",
+    version,
+    about = "Turn raw video into a curated, pseudo-labelled object-detection dataset"
+)]
+#[command(
+    after_help = "Exit codes: 0 all inputs processed (warnings allowed); 1 some input could not be processed; 2 bad usage or configuration."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Decode videos, sample frames, reject bad ones, write JPEGs and frames.jsonl.
+    Extract(ExtractArgs),
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ResizeArg {
+    /// Largest size inside WxH keeping the aspect ratio.
+    Fit,
+    /// Exactly WxH (the original tool's behaviour).
+    Stretch,
+    /// Letterbox to exactly WxH (black bars).
+    Pad,
+}
+
+/// Options shared by every command.
+#[derive(Debug, Clone, Args)]
+pub struct CommonArgs {
+    /// Worker threads for per-frame work [default: all cores].
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+    /// No progress bars and no per-video summary lines (errors and warnings still go to stderr).
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Print the run summary as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ExtractArgs {
+    /// Video files, or folders searched recursively for video files.
+    #[arg(required = true, value_name = "INPUT")]
+    pub inputs: Vec<PathBuf>,
+    /// Output folder (created if missing).
+    #[arg(long, short, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Replace a dataset already in --out.
+    #[arg(long)]
+    pub force: bool,
+
+    /// Take every Nth decoded frame.
+    #[arg(
+        long,
+        value_name = "N",
+        conflicts_with = "fps",
+        allow_negative_numbers = true,
+        help_heading = "Sampling"
+    )]
+    pub every: Option<i64>,
+    /// Take F frames per second of video time (by timestamp).
+    #[arg(
+        long,
+        value_name = "F",
+        allow_negative_numbers = true,
+        help_heading = "Sampling"
+    )]
+    pub fps: Option<f64>,
+    /// Skip frames before this time (seconds or HH:MM:SS[.mmm]).
+    #[arg(
+        long,
+        value_name = "T",
+        allow_hyphen_values = true,
+        help_heading = "Sampling"
+    )]
+    pub start: Option<String>,
+    /// Stop at this time (seconds or HH:MM:SS[.mmm]).
+    #[arg(
+        long,
+        value_name = "T",
+        allow_hyphen_values = true,
+        help_heading = "Sampling"
+    )]
+    pub end: Option<String>,
+    /// At most N sampled frames per video (the original tool's --n_runs).
+    #[arg(
+        long,
+        value_name = "N",
+        allow_negative_numbers = true,
+        help_heading = "Sampling"
+    )]
+    pub max_frames: Option<i64>,
+
+    /// Reject as blurry below this normalised Laplacian variance (original --focus_tol).
+    #[arg(long, value_name = "S", default_value_t = Thresholds::default().min_sharpness, allow_negative_numbers = true, help_heading = "Quality")]
+    pub min_sharpness: f64,
+    /// Reject as noisy above this normalised histogram entropy (original --entropy_tol).
+    #[arg(long, value_name = "E", default_value_t = Thresholds::default().max_entropy, allow_negative_numbers = true, help_heading = "Quality")]
+    pub max_entropy: f64,
+    /// Reject as noisy above this normalised noise estimate (Immerkær).
+    #[arg(long, value_name = "N", default_value_t = Thresholds::default().max_noise, allow_negative_numbers = true, help_heading = "Quality")]
+    pub max_noise: f64,
+    /// Reject as dark below this mean brightness (0-1).
+    #[arg(long, value_name = "B", default_value_t = Thresholds::default().min_brightness, allow_negative_numbers = true, help_heading = "Quality")]
+    pub min_brightness: f64,
+    /// Reject as bright above this mean brightness (0-1).
+    #[arg(long, value_name = "B", default_value_t = Thresholds::default().max_brightness, allow_negative_numbers = true, help_heading = "Quality")]
+    pub max_brightness: f64,
+    /// Also write rejected frames to DIR/rejected/<reason>/.
+    #[arg(long, help_heading = "Quality")]
+    pub keep_rejected: bool,
+
+    /// Output size WxH (original --image_size) [default: source size].
+    #[arg(long, value_name = "WxH", help_heading = "Output images")]
+    pub size: Option<String>,
+    /// How --size is reached.
+    #[arg(
+        long,
+        value_enum,
+        default_value = "fit",
+        help_heading = "Output images"
+    )]
+    pub resize: ResizeArg,
+    /// JPEG quality, 1-100.
+    #[arg(
+        long,
+        value_name = "Q",
+        default_value_t = 95,
+        allow_negative_numbers = true,
+        help_heading = "Output images"
+    )]
+    pub jpeg_quality: i64,
+    /// File name template; placeholders {video} (file stem), {frame} (decoded index, e.g. {frame:06}),
+    /// {time_ms}.
+    #[arg(long, value_name = "TEMPLATE", default_value = DEFAULT_TEMPLATE, help_heading = "Output images")]
+    pub name: String,
+
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+/// Parses `WxH` into a non-zero size.
+pub fn parse_size(s: &str) -> Result<(u32, u32), String> {
+    let bad = || format!("'{s}' is not a size: use WxH with both at least 1, such as 960x544");
+    let (w, h) = s.split_once(['x', 'X']).ok_or_else(bad)?;
+    let w: u32 = w.trim().parse().map_err(|_| bad())?;
+    let h: u32 = h.trim().parse().map_err(|_| bad())?;
+    if w == 0 || h == 0 || w > 16384 || h > 16384 {
+        return Err(bad());
+    }
+    Ok((w, h))
+}
+
+fn unit_interval(option: &str, v: f64) -> Result<f64> {
+    if v.is_finite() && (0.0..=1.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(Error::usage(
+            option,
+            format!("{v} is out of range: give a value from 0 to 1"),
+        ))
+    }
+}
+
+impl ExtractArgs {
+    /// Validates every option and builds the stage configuration.
+    pub fn to_config(&self) -> Result<ExtractConfig> {
+        let rate = match (self.every, self.fps) {
+            (Some(n), _) if n < 1 => {
+                return Err(Error::usage(
+                    "--every",
+                    format!("{n} is not a frame step: give a whole number of at least 1"),
+                ));
+            }
+            (Some(n), _) => Rate::Every(n as u64),
+            (None, Some(f)) if !(f.is_finite() && f > 0.0) => {
+                return Err(Error::usage(
+                    "--fps",
+                    format!("{f} is not a frame rate: give a number above 0, such as 2 or 0.5"),
+                ));
+            }
+            (None, Some(f)) => Rate::Fps(f),
+            (None, None) => Rate::Every(1),
+        };
+        let time = |opt: &str, v: &Option<String>| -> Result<Option<f64>> {
+            v.as_deref()
+                .map(parse_time)
+                .transpose()
+                .map_err(|m| Error::usage(opt, m))
+        };
+        let start = time("--start", &self.start)?;
+        let end = time("--end", &self.end)?;
+        if let (Some(s), Some(e)) = (start, end)
+            && e <= s
+        {
+            return Err(Error::usage(
+                "--end",
+                format!("{e} s is not after --start {s} s"),
+            ));
+        }
+        let max_frames = match self.max_frames {
+            Some(n) if n < 1 => {
+                return Err(Error::usage(
+                    "--max-frames",
+                    format!("{n}: give a whole number of at least 1"),
+                ));
+            }
+            n => n.map(|n| n as u64),
+        };
+        let quality = Thresholds {
+            min_sharpness: {
+                let v = self.min_sharpness;
+                if !(v.is_finite() && v >= 0.0) {
+                    return Err(Error::usage(
+                        "--min-sharpness",
+                        format!("{v}: give a number of at least 0"),
+                    ));
+                }
+                v
+            },
+            max_entropy: unit_interval("--max-entropy", self.max_entropy)?,
+            max_noise: unit_interval("--max-noise", self.max_noise)?,
+            min_brightness: unit_interval("--min-brightness", self.min_brightness)?,
+            max_brightness: unit_interval("--max-brightness", self.max_brightness)?,
+        };
+        if quality.min_brightness >= quality.max_brightness {
+            return Err(Error::usage(
+                "--min-brightness",
+                format!(
+                    "{} is not below --max-brightness {}",
+                    quality.min_brightness, quality.max_brightness
+                ),
+            ));
+        }
+        let size = self
+            .size
+            .as_deref()
+            .map(parse_size)
+            .transpose()
+            .map_err(|m| Error::usage("--size", m))?;
+        if !(1..=100).contains(&self.jpeg_quality) {
+            return Err(Error::usage(
+                "--jpeg-quality",
+                format!("{} is out of range: give 1 to 100", self.jpeg_quality),
+            ));
+        }
+        let output = Output {
+            size,
+            resize: match self.resize {
+                ResizeArg::Fit => ResizeMode::Fit,
+                ResizeArg::Stretch => ResizeMode::Stretch,
+                ResizeArg::Pad => ResizeMode::Pad,
+            },
+            jpeg_quality: self.jpeg_quality as u8,
+        };
+        let name = NameTemplate::parse(&self.name).map_err(|m| Error::usage("--name", m))?;
+        Ok(ExtractConfig {
+            inputs: self.inputs.clone(),
+            out: self.out.clone(),
+            sampling: Sampling {
+                rate,
+                start,
+                end,
+                max_frames,
+            },
+            quality,
+            output,
+            name,
+            keep_rejected: self.keep_rejected,
+            threads: threads(self.common.threads)?,
+            force: self.force,
+        })
+    }
+}
+
+fn threads(n: Option<usize>) -> Result<usize> {
+    match n {
+        Some(0) => Err(Error::usage("--threads", "0: give at least 1")),
+        Some(n) => Ok(n),
+        None => Ok(std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(extra: &[&str]) -> std::result::Result<ExtractConfig, String> {
+        let mut v = vec!["framelabel", "extract", "in.mp4", "--out", "o"];
+        v.extend_from_slice(extra);
+        let cli = Cli::try_parse_from(v).map_err(|e| e.to_string())?;
+        let Command::Extract(a) = cli.command;
+        a.to_config().map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn defaults() {
+        let c = args(&[]).unwrap();
+        assert_eq!(c.sampling.rate, Rate::Every(1));
+        assert_eq!(c.output.jpeg_quality, 95);
+        assert_eq!(c.quality, Thresholds::default());
+        assert_eq!(c.name.as_str(), DEFAULT_TEMPLATE);
+    }
+
+    #[test]
+    fn nonsense_is_rejected_with_the_option_named() {
+        for (extra, needle) in [
+            (vec!["--size", "0x0"], "--size"),
+            (vec!["--every", "0"], "--every"),
+            (vec!["--fps", "-1"], "--fps"),
+            (vec!["--name", "{video}_{bogus}"], "--name"),
+            (vec!["--start", "10", "--end", "5"], "--end"),
+            (vec!["--jpeg-quality", "0"], "--jpeg-quality"),
+            (vec!["--max-frames", "0"], "--max-frames"),
+            (
+                vec!["--min-brightness", "0.9", "--max-brightness", "0.5"],
+                "--min-brightness",
+            ),
+        ] {
+            let e = args(&extra).unwrap_err();
+            assert!(e.starts_with(needle), "{extra:?}: {e}");
+        }
+        assert_eq!(parse_size("960x544"), Ok((960, 544)));
+    }
+}

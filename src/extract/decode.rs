@@ -1,0 +1,360 @@
+//! Video decoding through FFmpeg's libraries: every container and codec FFmpeg reads, each decoded
+//! frame exactly once and in presentation order (no frame-rate conversion, so a file that indexes
+//! 444 frames but holds 68 pictures gives 68).
+//!
+//! Damage is expected in hours of field footage, so nothing here is fatal once the file is open:
+//! packets that fail to read or decode and frames the decoder flags as corrupt are skipped and
+//! counted, and a file that ends before its index says it should is reported as truncated.
+
+use std::path::Path;
+use std::sync::Once;
+
+use ffmpeg::codec::threading;
+use ffmpeg::format::Pixel;
+use ffmpeg::media::Type;
+use ffmpeg::software::scaling;
+use ffmpeg_next as ffmpeg;
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::extract::sample::Decision;
+
+/// Consecutive read errors after which the rest of a file is given up as unreadable.
+const MAX_CONSECUTIVE_READ_ERRORS: u32 = 64;
+
+/// What the container says about the video stream.
+#[derive(Debug, Clone, Serialize)]
+pub struct VideoInfo {
+    pub container: String,
+    pub codec: String,
+    pub width: u32,
+    pub height: u32,
+    /// Average frame rate, when the container gives one.
+    pub fps: Option<f64>,
+    /// Stream duration in seconds, when known.
+    pub duration: Option<f64>,
+    /// Number of frames the container's index lists, when it has one.
+    pub frames_indexed: Option<u64>,
+}
+
+/// One decoded, sampled frame as packed RGB24.
+pub struct DecodedFrame {
+    pub index: u64,
+    pub pts: f64,
+    pub width: u32,
+    pub height: u32,
+    pub rgb: Vec<u8>,
+}
+
+/// Counts of what happened while decoding one file.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DecodeStats {
+    /// Frames the decoder output (including corrupt ones, which are not sampled).
+    pub decoded: u64,
+    /// Video packets read from the container.
+    pub packets: u64,
+    /// Packets or frames the decoder rejected.
+    pub decode_errors: u64,
+    /// Frames the decoder output but flagged as corrupt; skipped.
+    pub corrupt_frames: u64,
+    /// Failed reads from the container.
+    pub read_errors: u64,
+    /// The file ended before the frames its index lists.
+    pub truncated: bool,
+    /// Decoding stopped early because sampling needed no more frames.
+    #[serde(skip)]
+    pub stopped_early: bool,
+}
+
+impl DecodeStats {
+    /// Human-readable warnings about damage, for the user and `run.json`.
+    pub fn warnings(&self, info: &VideoInfo) -> Vec<String> {
+        let mut w = Vec::new();
+        if self.truncated {
+            w.push(format!(
+                "file is truncated: read {} of the {} frames its index lists; decoded what is there",
+                self.packets,
+                info.frames_indexed.unwrap_or(0)
+            ));
+        }
+        let broken = self.decode_errors + self.corrupt_frames + self.read_errors;
+        if broken > 0 {
+            w.push(format!(
+                "skipped damaged data: {} decode errors, {} corrupt frames, {} read errors",
+                self.decode_errors, self.corrupt_frames, self.read_errors
+            ));
+        }
+        w
+    }
+}
+
+static INIT: Once = Once::new();
+
+fn init() {
+    INIT.call_once(|| {
+        let _ = ffmpeg::init();
+        // Damage is counted and reported by us, once, per file; FFmpeg's own per-packet complaints
+        // would bury that line. FRAMELABEL_FFMPEG_LOG=1 shows them when debugging a file.
+        let level = if std::env::var_os("FRAMELABEL_FFMPEG_LOG").is_some() {
+            ffmpeg::util::log::Level::Warning
+        } else {
+            ffmpeg::util::log::Level::Quiet
+        };
+        ffmpeg::util::log::set_level(level);
+    });
+}
+
+/// An open video file, ready to decode.
+pub struct VideoSource {
+    input: ffmpeg::format::context::Input,
+    decoder: ffmpeg::decoder::Video,
+    stream: usize,
+    time_base: f64,
+    start: i64,
+    info: VideoInfo,
+}
+
+impl VideoSource {
+    /// Opens `path` and its best video stream. Errors say what is wrong with the file, in words.
+    pub fn open(path: &Path) -> Result<Self> {
+        init();
+        let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => {
+                Error::input(path, "no such file or folder; check the path")
+            }
+            _ => Error::input(path, format!("cannot read ({e})")),
+        })?;
+        if meta.len() == 0 {
+            return Err(Error::input(
+                path,
+                "the file is empty (0 bytes); nothing to decode",
+            ));
+        }
+        let input = ffmpeg::format::input(path).map_err(|e| {
+            let cause = match e {
+                ffmpeg::Error::InvalidData => "not a video FFmpeg can read (invalid data: wrong format, or the file is damaged or truncated before its index)".to_string(),
+                other => format!("cannot open as a video ({other})"),
+            };
+            Error::input(path, cause)
+        })?;
+        let stream = input.streams().best(Type::Video).ok_or_else(|| {
+            Error::input(
+                path,
+                "holds no video stream (audio only, or not a video); nothing to decode",
+            )
+        })?;
+        let index = stream.index();
+        let tb = stream.time_base();
+        let time_base = if tb.denominator() != 0 {
+            tb.numerator() as f64 / tb.denominator() as f64
+        } else {
+            0.0
+        };
+        let start = if stream.start_time() == ffmpeg::ffi::AV_NOPTS_VALUE {
+            0
+        } else {
+            stream.start_time()
+        };
+        let rate = stream.avg_frame_rate();
+        let fps = (rate.denominator() != 0 && rate.numerator() > 0)
+            .then(|| rate.numerator() as f64 / rate.denominator() as f64);
+        let duration = if stream.duration() > 0 && time_base > 0.0 {
+            Some(stream.duration() as f64 * time_base)
+        } else if input.duration() > 0 {
+            Some(input.duration() as f64 / ffmpeg::ffi::AV_TIME_BASE as f64)
+        } else {
+            None
+        };
+        let frames_indexed = (stream.frames() > 0).then_some(stream.frames() as u64);
+
+        let mut ctx = ffmpeg::codec::context::Context::from_parameters(stream.parameters())
+            .map_err(|e| {
+                Error::input(
+                    path,
+                    format!("cannot read the video stream's parameters ({e})"),
+                )
+            })?;
+        ctx.set_threading(threading::Config {
+            kind: threading::Type::Frame,
+            count: 0,
+            ..Default::default()
+        });
+        let codec_name = ctx.id().name().to_string();
+        let decoder = ctx.decoder().video().map_err(|e| {
+            Error::input(
+                path,
+                format!("no decoder for its video codec '{codec_name}' in this FFmpeg build ({e})"),
+            )
+        })?;
+        if decoder.width() == 0 || decoder.height() == 0 {
+            return Err(Error::input(
+                path,
+                "the video stream has no picture size; the file is damaged",
+            ));
+        }
+        let info = VideoInfo {
+            container: input.format().name().to_string(),
+            codec: codec_name,
+            width: decoder.width(),
+            height: decoder.height(),
+            fps,
+            duration,
+            frames_indexed,
+        };
+        Ok(VideoSource {
+            input,
+            decoder,
+            stream: index,
+            time_base,
+            start,
+            info,
+        })
+    }
+
+    pub fn info(&self) -> &VideoInfo {
+        &self.info
+    }
+
+    /// Decodes the whole stream. For each good frame `decide(index, pts)` says whether to take it;
+    /// taken frames are converted to RGB and passed to `emit`, which returns `false` to stop early.
+    pub fn run(
+        mut self,
+        mut decide: impl FnMut(u64, f64) -> Decision,
+        mut emit: impl FnMut(DecodedFrame) -> bool,
+    ) -> DecodeStats {
+        let mut stats = DecodeStats::default();
+        let mut state = FrameState {
+            scaler: None,
+            decoded: ffmpeg::frame::Video::empty(),
+            rgb: ffmpeg::frame::Video::empty(),
+        };
+        let mut packet = ffmpeg::Packet::empty();
+        let mut consecutive_read_errors = 0;
+        let mut stop = false;
+        let fps = self.info.fps;
+
+        let mut drain = |decoder: &mut ffmpeg::decoder::Video,
+                         stats: &mut DecodeStats,
+                         stop: &mut bool| {
+            while !*stop {
+                match decoder.receive_frame(&mut state.decoded) {
+                    Ok(()) => {}
+                    Err(ffmpeg::Error::Other { errno }) if errno == ffmpeg::util::error::EAGAIN => {
+                        break;
+                    }
+                    Err(ffmpeg::Error::Eof) => break,
+                    Err(_) => {
+                        stats.decode_errors += 1;
+                        break;
+                    }
+                }
+                let index = stats.decoded;
+                stats.decoded += 1;
+                if state.decoded.is_corrupt() || state.decoded.has_decode_errors() {
+                    stats.corrupt_frames += 1;
+                    continue;
+                }
+                let pts = match state.decoded.timestamp() {
+                    Some(ts) if self.time_base > 0.0 => (ts - self.start) as f64 * self.time_base,
+                    _ => fps.map(|f| index as f64 / f).unwrap_or(0.0),
+                };
+                match decide(index, pts) {
+                    Decision::Skip => continue,
+                    Decision::Stop => {
+                        stats.stopped_early = true;
+                        *stop = true;
+                    }
+                    Decision::Take => match state.convert_rgb(index, pts) {
+                        Some(frame) => {
+                            if !emit(frame) {
+                                stats.stopped_early = true;
+                                *stop = true;
+                            }
+                        }
+                        None => stats.decode_errors += 1,
+                    },
+                }
+            }
+        };
+
+        while !stop {
+            match packet.read(&mut self.input) {
+                Ok(()) => consecutive_read_errors = 0,
+                Err(ffmpeg::Error::Eof) => break,
+                Err(_) => {
+                    stats.read_errors += 1;
+                    consecutive_read_errors += 1;
+                    if consecutive_read_errors >= MAX_CONSECUTIVE_READ_ERRORS {
+                        stats.truncated = true;
+                        break;
+                    }
+                    continue;
+                }
+            }
+            if packet.stream() != self.stream {
+                continue;
+            }
+            stats.packets += 1;
+            if self.decoder.send_packet(&packet).is_err() {
+                stats.decode_errors += 1;
+            }
+            drain(&mut self.decoder, &mut stats, &mut stop);
+        }
+        if !stop {
+            let _ = self.decoder.send_eof();
+            drain(&mut self.decoder, &mut stats, &mut stop);
+        }
+        if !stats.stopped_early && self.info.frames_indexed.is_some_and(|n| stats.packets < n) {
+            stats.truncated = true;
+        }
+        stats
+    }
+}
+
+struct FrameState {
+    scaler: Option<scaling::Context>,
+    decoded: ffmpeg::frame::Video,
+    rgb: ffmpeg::frame::Video,
+}
+
+impl FrameState {
+    /// Converts the current decoded frame to packed RGB24 (the scaler is rebuilt if the picture size
+    /// or format changes mid-stream). `None` if the frame cannot be converted.
+    fn convert_rgb(&mut self, index: u64, pts: f64) -> Option<DecodedFrame> {
+        let (w, h, fmt) = (
+            self.decoded.width(),
+            self.decoded.height(),
+            self.decoded.format(),
+        );
+        if w == 0 || h == 0 || fmt == Pixel::None {
+            return None;
+        }
+        let stale = self.scaler.as_ref().is_none_or(|s| {
+            let i = s.input();
+            (i.width, i.height, i.format) != (w, h, fmt)
+        });
+        if stale {
+            // Bicubic is what OpenCV's FFmpeg reader uses; at equal size it only affects chroma.
+            self.scaler =
+                scaling::Context::get(fmt, w, h, Pixel::RGB24, w, h, scaling::Flags::BICUBIC).ok();
+        }
+        self.scaler
+            .as_mut()?
+            .run(&self.decoded, &mut self.rgb)
+            .ok()?;
+        let stride = self.rgb.stride(0);
+        let data = self.rgb.data(0);
+        let row = w as usize * 3;
+        let mut rgb = Vec::with_capacity(row * h as usize);
+        for y in 0..h as usize {
+            rgb.extend_from_slice(&data[y * stride..y * stride + row]);
+        }
+        Some(DecodedFrame {
+            index,
+            pts,
+            width: w,
+            height: h,
+            rgb,
+        })
+    }
+}

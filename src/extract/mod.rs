@@ -1,0 +1,533 @@
+//! The extract stage: videos in, quality-checked JPEG frames and their records out.
+//!
+//! Per video, three kinds of threads: one decodes (FFmpeg) and samples, workers compute quality
+//! metrics, resize and encode in parallel, and the calling thread writes records in decode order.
+//! Bounded channels between them keep memory flat whatever the video length, and the reorder buffer
+//! never holds more than the frames in flight.
+
+pub mod decode;
+pub mod naming;
+pub mod picture;
+pub mod quality;
+pub mod sample;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::dataset::{
+    Dataset, FrameRecord, FrameStatus, RecordWriter, write_atomic, write_json_atomic,
+};
+use crate::error::{Error, Result};
+use crate::progress::Progress;
+use decode::{DecodeStats, DecodedFrame, VideoInfo, VideoSource};
+use naming::NameTemplate;
+use picture::{Encoder, Output};
+use quality::{Metrics, Thresholds};
+use sample::{Sampler, Sampling};
+
+/// File extensions taken when a folder is given as input.
+pub const VIDEO_EXTENSIONS: &[&str] = &[
+    "mp4", "m4v", "mov", "mkv", "webm", "avi", "mpg", "mpeg", "ts", "m2ts", "mts", "wmv", "flv",
+    "3gp", "ogv", "mxf", "dv", "y4m", "h264", "264", "hevc", "h265", "vob", "asf",
+];
+
+/// A validated extract configuration.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExtractConfig {
+    pub inputs: Vec<PathBuf>,
+    pub out: PathBuf,
+    pub sampling: Sampling,
+    pub quality: Thresholds,
+    pub output: Output,
+    #[serde(serialize_with = "serialize_display")]
+    pub name: NameTemplate,
+    pub keep_rejected: bool,
+    /// Worker threads for per-frame work (decoding has its own thread).
+    pub threads: usize,
+    pub force: bool,
+}
+
+fn serialize_display<S: serde::Serializer, T: std::fmt::Display>(
+    v: &T,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.collect_str(v)
+}
+
+/// What happened to one input.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct VideoSummary {
+    pub video: String,
+    /// The `{video}` value used in file names.
+    pub key: String,
+    /// `ok` or `failed`.
+    pub status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub info: Option<VideoInfo>,
+    pub decoded: u64,
+    pub sampled: u64,
+    pub kept: u64,
+    pub rejected: BTreeMap<&'static str, u64>,
+    pub written: u64,
+    pub decode_errors: u64,
+    pub corrupt_frames: u64,
+    pub read_errors: u64,
+    pub truncated: bool,
+    pub warnings: Vec<String>,
+    pub elapsed_s: f64,
+    /// Decoded frames per second of wall time.
+    pub fps: f64,
+}
+
+impl VideoSummary {
+    fn failed(video: String, key: String, err: &Error) -> Self {
+        VideoSummary {
+            video,
+            key,
+            status: "failed",
+            error: Some(err.to_string()),
+            ..Default::default()
+        }
+    }
+
+    /// One line for the terminal.
+    pub fn line(&self) -> String {
+        if let Some(e) = &self.error {
+            return format!("{}: FAILED: {e}", self.video);
+        }
+        let rejected: Vec<String> = self
+            .rejected
+            .iter()
+            .filter(|(_, n)| **n > 0)
+            .map(|(k, n)| format!("{k} {n}"))
+            .collect();
+        let damaged = self.decode_errors + self.corrupt_frames + self.read_errors;
+        format!(
+            "{}: {} decoded, {} sampled, {} kept, {} rejected{}{}{}, {:.1} s ({:.0} frames/s)",
+            self.video,
+            self.decoded,
+            self.sampled,
+            self.kept,
+            self.rejected.values().sum::<u64>(),
+            if rejected.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", rejected.join(", "))
+            },
+            if damaged > 0 {
+                format!(", {damaged} damaged skipped")
+            } else {
+                String::new()
+            },
+            if self.truncated { ", truncated" } else { "" },
+            self.elapsed_s,
+            self.fps
+        )
+    }
+}
+
+/// Totals over all inputs.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct Totals {
+    pub videos: u64,
+    pub failed: u64,
+    pub decoded: u64,
+    pub sampled: u64,
+    pub kept: u64,
+    pub rejected: BTreeMap<&'static str, u64>,
+    pub written: u64,
+    pub decode_errors: u64,
+}
+
+/// `run.json` and the `--json` summary.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunSummary {
+    pub tool: &'static str,
+    pub version: &'static str,
+    pub command: &'static str,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    pub elapsed_s: f64,
+    pub output: PathBuf,
+    pub parameters: ExtractConfig,
+    pub videos: Vec<VideoSummary>,
+    pub totals: Totals,
+    /// Inputs that could not be processed.
+    pub failed: Vec<String>,
+}
+
+impl RunSummary {
+    fn refresh_totals(&mut self) {
+        let mut t = Totals::default();
+        for v in &self.videos {
+            t.videos += 1;
+            t.failed += (v.status == "failed") as u64;
+            t.decoded += v.decoded;
+            t.sampled += v.sampled;
+            t.kept += v.kept;
+            t.written += v.written;
+            t.decode_errors += v.decode_errors + v.corrupt_frames + v.read_errors;
+            for (k, n) in &v.rejected {
+                *t.rejected.entry(k).or_default() += n;
+            }
+        }
+        self.failed = self
+            .videos
+            .iter()
+            .filter(|v| v.status == "failed")
+            .map(|v| v.video.clone())
+            .collect();
+        self.totals = t;
+    }
+
+    pub fn exit_code(&self) -> i32 {
+        if self.failed.is_empty() {
+            crate::error::EXIT_OK
+        } else {
+            crate::error::EXIT_INPUT_FAILED
+        }
+    }
+}
+
+/// One input to process: the path to open and the string recorded for it.
+#[derive(Debug, Clone)]
+struct InputVideo {
+    path: PathBuf,
+    shown: String,
+}
+
+/// Expands folders into the video files below them (sorted, so runs are reproducible). Paths that do
+/// not exist are kept: they fail, with a clear message, when opened.
+fn expand_inputs(inputs: &[PathBuf]) -> Result<Vec<InputVideo>> {
+    let mut out = Vec::new();
+    for input in inputs {
+        if input.is_dir() {
+            let mut found: Vec<PathBuf> = walkdir::WalkDir::new(input)
+                .follow_links(true)
+                .into_iter()
+                .filter_map(|e| e.ok())
+                .filter(|e| e.file_type().is_file() && is_video_name(e.path()))
+                .map(|e| e.into_path())
+                .collect();
+            if found.is_empty() {
+                return Err(Error::input(
+                    input,
+                    format!(
+                        "folder holds no video files (looked for .{})",
+                        VIDEO_EXTENSIONS[..6].join(", .")
+                    ),
+                ));
+            }
+            found.sort();
+            out.extend(found.into_iter().map(|p| InputVideo {
+                shown: p.display().to_string(),
+                path: p,
+            }));
+        } else {
+            out.push(InputVideo {
+                shown: input.display().to_string(),
+                path: input.clone(),
+            });
+        }
+    }
+    Ok(out)
+}
+
+fn is_video_name(p: &Path) -> bool {
+    p.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| VIDEO_EXTENSIONS.iter().any(|v| v.eq_ignore_ascii_case(e)))
+}
+
+/// Runs the extract stage. Errors that stop the run before any work (bad configuration, an output
+/// folder that cannot be written) are returned as `Err`; a failing input is recorded in the summary
+/// and the others go on.
+pub fn extract(
+    cfg: &ExtractConfig,
+    progress: Progress,
+    on_video: &mut dyn FnMut(&VideoSummary),
+) -> Result<RunSummary> {
+    let started = Instant::now();
+    let videos = expand_inputs(&cfg.inputs)?;
+    if videos.len() > 1 && !cfg.name.has_video() {
+        return Err(Error::usage(
+            "--name",
+            format!(
+                "'{}' has no {{video}}, so frames of the {} input videos would overwrite each other",
+                cfg.name,
+                videos.len()
+            ),
+        ));
+    }
+    let dataset = Dataset::new(&cfg.out);
+    dataset.prepare(cfg.force)?;
+    if cfg.keep_rejected {
+        for status in FrameStatus::QUALITY_REJECTIONS {
+            let dir = dataset.rejected_dir(status);
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| Error::output(&dir, format!("cannot create ({e})")))?;
+        }
+    }
+    let mut writer = dataset.frame_writer()?;
+    let keys = naming::video_keys(&videos.iter().map(|v| &v.path).collect::<Vec<_>>());
+
+    let mut summary = RunSummary {
+        tool: "framelabel",
+        version: env!("CARGO_PKG_VERSION"),
+        command: "extract",
+        started_at: now_rfc3339(),
+        finished_at: None,
+        elapsed_s: 0.0,
+        output: cfg.out.clone(),
+        parameters: cfg.clone(),
+        videos: Vec::new(),
+        totals: Totals::default(),
+        failed: Vec::new(),
+    };
+    for (video, key) in videos.iter().zip(keys) {
+        let result = process_video(cfg, &dataset, &mut writer, video, &key, progress);
+        let v = match result {
+            Ok(v) => v,
+            Err(e) if matches!(e, Error::Input { .. }) => {
+                VideoSummary::failed(video.shown.clone(), key, &e)
+            }
+            Err(e) => return Err(e),
+        };
+        on_video(&v);
+        summary.videos.push(v);
+        summary.refresh_totals();
+        summary.elapsed_s = started.elapsed().as_secs_f64();
+        write_json_atomic(&dataset.run_path(), &summary)?;
+    }
+    summary.finished_at = Some(now_rfc3339());
+    summary.elapsed_s = started.elapsed().as_secs_f64();
+    write_json_atomic(&dataset.run_path(), &summary)?;
+    Ok(summary)
+}
+
+fn now_rfc3339() -> String {
+    humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
+}
+
+/// A sampled frame on its way to a worker.
+struct Job {
+    seq: u64,
+    frame: DecodedFrame,
+}
+
+/// A worker's answer for one frame.
+struct Done {
+    seq: u64,
+    record: FrameRecord,
+}
+
+/// What a worker needs that is the same for every frame of a video.
+struct FrameContext<'a> {
+    cfg: &'a ExtractConfig,
+    dataset: &'a Dataset,
+    video: &'a str,
+    key: &'a str,
+}
+
+fn process_video(
+    cfg: &ExtractConfig,
+    dataset: &Dataset,
+    writer: &mut RecordWriter,
+    video: &InputVideo,
+    key: &str,
+    progress: Progress,
+) -> Result<VideoSummary> {
+    let started = Instant::now();
+    let source = VideoSource::open(&video.path)?;
+    let info = source.info().clone();
+    let total = info
+        .frames_indexed
+        .or_else(|| Some((info.duration? * info.fps?).round() as u64));
+    let bar = progress.video(&video.shown, total);
+    let workers = cfg.threads.max(1);
+    let (job_tx, job_rx) = crossbeam_channel::bounded::<Job>(workers * 2);
+    let (done_tx, done_rx) = crossbeam_channel::bounded::<Result<Done>>(workers * 2);
+    let abort = AtomicBool::new(false);
+    let ctx = FrameContext {
+        cfg,
+        dataset,
+        video: &video.shown,
+        key,
+    };
+
+    let mut summary = VideoSummary {
+        video: video.shown.clone(),
+        key: key.to_string(),
+        status: "ok",
+        ..Default::default()
+    };
+    for s in FrameStatus::QUALITY_REJECTIONS {
+        summary.rejected.insert(s.as_str(), 0);
+    }
+    let mut first_error: Option<Error> = None;
+
+    let stats: DecodeStats = std::thread::scope(|scope| {
+        let decoder = std::thread::Builder::new()
+            .name("decode".into())
+            .spawn_scoped(scope, || {
+                let mut sampler = Sampler::new(cfg.sampling);
+                let mut seq = 0u64;
+                let bar = bar.clone();
+                let stats = source.run(
+                    |index, pts| {
+                        bar.inc(1);
+                        sampler.decide(index, pts)
+                    },
+                    |frame| {
+                        if abort.load(Ordering::Relaxed) {
+                            return false;
+                        }
+                        let ok = job_tx.send(Job { seq, frame }).is_ok();
+                        seq += 1;
+                        ok
+                    },
+                );
+                drop(job_tx);
+                stats
+            })
+            .expect("spawn decode thread");
+        for i in 0..workers {
+            let job_rx = job_rx.clone();
+            let done_tx = done_tx.clone();
+            let ctx = &ctx;
+            let abort = &abort;
+            std::thread::Builder::new()
+                .name(format!("frames-{i}"))
+                .spawn_scoped(scope, move || {
+                    let mut encoder = match Encoder::new(ctx.cfg.output) {
+                        Ok(e) => e,
+                        Err(e) => {
+                            let _ = done_tx.send(Err(e));
+                            return;
+                        }
+                    };
+                    let mut grey = Vec::new();
+                    for job in job_rx {
+                        if abort.load(Ordering::Relaxed) {
+                            continue;
+                        }
+                        let result = process_frame(ctx, &mut encoder, &mut grey, job);
+                        if done_tx.send(result).is_err() {
+                            break;
+                        }
+                    }
+                })
+                .expect("spawn frame worker");
+        }
+        drop(job_rx);
+        drop(done_tx);
+
+        // Records in decode order: hold early finishers until their predecessors arrive.
+        let mut pending: HashMap<u64, FrameRecord> = HashMap::new();
+        let mut next = 0u64;
+        for done in done_rx {
+            let done = match done {
+                Ok(d) => d,
+                Err(e) => {
+                    abort.store(true, Ordering::Relaxed);
+                    first_error.get_or_insert(e);
+                    continue;
+                }
+            };
+            pending.insert(done.seq, done.record);
+            while let Some(record) = pending.remove(&next) {
+                next += 1;
+                if first_error.is_some() {
+                    continue;
+                }
+                summary.sampled += 1;
+                match record.status {
+                    FrameStatus::Kept => summary.kept += 1,
+                    s => *summary.rejected.entry(s.as_str()).or_default() += 1,
+                }
+                summary.written += record.file.is_some() as u64;
+                if let Err(e) = writer.write(&record) {
+                    abort.store(true, Ordering::Relaxed);
+                    first_error = Some(e);
+                }
+            }
+        }
+        decoder.join().expect("decode thread panicked")
+    });
+    bar.finish_and_clear();
+    if let Some(e) = first_error {
+        return Err(e);
+    }
+    summary.decoded = stats.decoded;
+    summary.decode_errors = stats.decode_errors;
+    summary.corrupt_frames = stats.corrupt_frames;
+    summary.read_errors = stats.read_errors;
+    summary.truncated = stats.truncated;
+    summary.warnings = stats.warnings(&info);
+    for w in &summary.warnings {
+        tracing::warn!("{}: {w}", video.shown);
+    }
+    summary.info = Some(info);
+    summary.elapsed_s = started.elapsed().as_secs_f64();
+    summary.fps = if summary.elapsed_s > 0.0 {
+        summary.decoded as f64 / summary.elapsed_s
+    } else {
+        0.0
+    };
+    Ok(summary)
+}
+
+/// Metrics, status, and (for frames that are written) resize + JPEG for one frame.
+fn process_frame(
+    ctx: &FrameContext,
+    encoder: &mut Encoder,
+    grey: &mut Vec<u8>,
+    job: Job,
+) -> Result<Done> {
+    let f = &job.frame;
+    let (w, h) = (f.width as usize, f.height as usize);
+    grey.resize(w * h, 0);
+    quality::rgb_to_grey(&f.rgb, grey);
+    let m: Metrics = quality::metrics(grey, w, h);
+    let status = ctx.cfg.quality.classify(&m);
+    let dir = match status {
+        FrameStatus::Kept => Some(ctx.dataset.images_dir()),
+        s if ctx.cfg.keep_rejected => Some(ctx.dataset.rejected_dir(s)),
+        _ => None,
+    };
+    let file = match dir {
+        Some(dir) => {
+            let name = ctx.cfg.name.render(ctx.key, f.index, f.pts);
+            let (jpeg, _) = encoder.encode(&f.rgb, f.width, f.height)?;
+            let path = dir.join(&name);
+            write_atomic(&path, &jpeg)?;
+            let rel = path.strip_prefix(ctx.dataset.root()).unwrap_or(&path);
+            Some(rel.to_string_lossy().replace('\\', "/"))
+        }
+        None => None,
+    };
+    let record = FrameRecord {
+        video: ctx.video.to_string(),
+        frame: f.index,
+        pts: (f.pts * 1e6).round() / 1e6,
+        width: f.width,
+        height: f.height,
+        sharpness: m.sharpness,
+        entropy: m.entropy,
+        noise: m.noise,
+        brightness: m.brightness,
+        status,
+        file,
+        extra: Default::default(),
+    };
+    Ok(Done {
+        seq: job.seq,
+        record,
+    })
+}

@@ -1,0 +1,222 @@
+//! Resizing and JPEG encoding of kept frames: the two most expensive steps per frame after decoding,
+//! hence `fast_image_resize` (SIMD convolution) and libjpeg-turbo, each reused across frames by one
+//! worker so no per-frame set-up is paid.
+
+use fast_image_resize::images::{Image, ImageRef};
+use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// How `--size WxH` is reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ResizeMode {
+    /// Largest size inside WxH that keeps the aspect ratio.
+    #[default]
+    Fit,
+    /// Exactly WxH, aspect ratio ignored (the original tool's behaviour).
+    Stretch,
+    /// Fit, then centred on a black WxH canvas (letterbox).
+    Pad,
+}
+
+/// Target size and mode; `None` size keeps the source size.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Output {
+    pub size: Option<(u32, u32)>,
+    pub resize: ResizeMode,
+    pub jpeg_quality: u8,
+}
+
+impl Default for Output {
+    fn default() -> Self {
+        Output {
+            size: None,
+            resize: ResizeMode::Fit,
+            jpeg_quality: 95,
+        }
+    }
+}
+
+/// Where the resized picture sits on the output canvas: its size and offset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Placement {
+    pub canvas: (u32, u32),
+    pub scaled: (u32, u32),
+    pub offset: (u32, u32),
+}
+
+/// Computes the placement of a `src` picture for an output setting.
+pub fn placement(src: (u32, u32), out: &Output) -> Placement {
+    let Some((tw, th)) = out.size else {
+        return Placement {
+            canvas: src,
+            scaled: src,
+            offset: (0, 0),
+        };
+    };
+    let fit = || {
+        let scale = (tw as f64 / src.0 as f64).min(th as f64 / src.1 as f64);
+        let w = ((src.0 as f64 * scale).round() as u32).clamp(1, tw);
+        let h = ((src.1 as f64 * scale).round() as u32).clamp(1, th);
+        (w, h)
+    };
+    match out.resize {
+        ResizeMode::Stretch => Placement {
+            canvas: (tw, th),
+            scaled: (tw, th),
+            offset: (0, 0),
+        },
+        ResizeMode::Fit => {
+            let s = fit();
+            Placement {
+                canvas: s,
+                scaled: s,
+                offset: (0, 0),
+            }
+        }
+        ResizeMode::Pad => {
+            let s = fit();
+            Placement {
+                canvas: (tw, th),
+                scaled: s,
+                offset: ((tw - s.0) / 2, (th - s.1) / 2),
+            }
+        }
+    }
+}
+
+/// Per-worker state for resizing and encoding.
+pub struct Encoder {
+    out: Output,
+    resizer: Resizer,
+    jpeg: turbojpeg::Compressor,
+}
+
+impl Encoder {
+    pub fn new(out: Output) -> Result<Self> {
+        let err = |e: turbojpeg::Error| Error::Image {
+            context: "JPEG encoder".into(),
+            message: e.to_string(),
+        };
+        let mut jpeg = turbojpeg::Compressor::new().map_err(err)?;
+        jpeg.set_quality(out.jpeg_quality as i32).map_err(err)?;
+        jpeg.set_subsamp(turbojpeg::Subsamp::Sub2x2).map_err(err)?;
+        Ok(Encoder {
+            out,
+            resizer: Resizer::new(),
+            jpeg,
+        })
+    }
+
+    /// Resizes packed RGB (`width`×`height`) as configured and returns the JPEG bytes and their size.
+    pub fn encode(&mut self, rgb: &[u8], width: u32, height: u32) -> Result<(Vec<u8>, (u32, u32))> {
+        let p = placement((width, height), &self.out);
+        let err = |m: String| Error::Image {
+            context: "resize".into(),
+            message: m,
+        };
+        let resized;
+        let pixels: &[u8] = if p.scaled == (width, height) && p.canvas == p.scaled {
+            rgb
+        } else {
+            let src = ImageRef::new(width, height, rgb, PixelType::U8x3)
+                .map_err(|e| err(e.to_string()))?;
+            let mut dst = Image::new(p.scaled.0, p.scaled.1, PixelType::U8x3);
+            let opts =
+                ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Bilinear));
+            self.resizer
+                .resize(&src, &mut dst, &opts)
+                .map_err(|e| err(e.to_string()))?;
+            resized = if p.canvas == p.scaled {
+                dst.into_vec()
+            } else {
+                pad(&dst.into_vec(), &p)
+            };
+            &resized
+        };
+        let (cw, ch) = p.canvas;
+        let image = turbojpeg::Image {
+            pixels,
+            width: cw as usize,
+            pitch: cw as usize * 3,
+            height: ch as usize,
+            format: turbojpeg::PixelFormat::RGB,
+        };
+        let bytes = self.jpeg.compress_to_vec(image).map_err(|e| Error::Image {
+            context: "JPEG encoder".into(),
+            message: e.to_string(),
+        })?;
+        Ok((bytes, p.canvas))
+    }
+}
+
+fn pad(scaled: &[u8], p: &Placement) -> Vec<u8> {
+    let (cw, ch) = (p.canvas.0 as usize, p.canvas.1 as usize);
+    let (sw, sh) = (p.scaled.0 as usize, p.scaled.1 as usize);
+    let (ox, oy) = (p.offset.0 as usize, p.offset.1 as usize);
+    let mut canvas = vec![0u8; cw * ch * 3];
+    for y in 0..sh {
+        let dst = ((oy + y) * cw + ox) * 3;
+        canvas[dst..dst + sw * 3].copy_from_slice(&scaled[y * sw * 3..(y + 1) * sw * 3]);
+    }
+    canvas
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn out(size: (u32, u32), resize: ResizeMode) -> Output {
+        Output {
+            size: Some(size),
+            resize,
+            jpeg_quality: 90,
+        }
+    }
+
+    #[test]
+    fn placements() {
+        let src = (768, 576);
+        assert_eq!(placement(src, &Output::default()).canvas, src);
+        assert_eq!(
+            placement(src, &out((960, 544), ResizeMode::Stretch)).canvas,
+            (960, 544)
+        );
+        // 544/576 < 960/768, so height binds: 768·544/576 = 725.33 → 725.
+        assert_eq!(
+            placement(src, &out((960, 544), ResizeMode::Fit)).canvas,
+            (725, 544)
+        );
+        let p = placement(src, &out((960, 544), ResizeMode::Pad));
+        assert_eq!(
+            (p.canvas, p.scaled, p.offset),
+            ((960, 544), (725, 544), (117, 0))
+        );
+        // Fit may enlarge.
+        assert_eq!(
+            placement((320, 240), &out((640, 640), ResizeMode::Fit)).canvas,
+            (640, 480)
+        );
+    }
+
+    #[test]
+    fn encodes_jpeg_of_the_right_size_with_padding() {
+        let (w, h) = (64u32, 32u32);
+        let rgb: Vec<u8> = (0..w * h)
+            .flat_map(|i| [(i % 256) as u8, 128, 200])
+            .collect();
+        let mut enc = Encoder::new(out((50, 50), ResizeMode::Pad)).unwrap();
+        let (jpeg, size) = enc.encode(&rgb, w, h).unwrap();
+        assert_eq!(size, (50, 50));
+        let header = turbojpeg::read_header(&jpeg).unwrap();
+        assert_eq!((header.width, header.height), (50, 50));
+        // Top rows are the black padding band: (50 - 25) / 2 = 12 rows.
+        let img: turbojpeg::Image<Vec<u8>> =
+            turbojpeg::decompress(&jpeg, turbojpeg::PixelFormat::RGB).unwrap();
+        assert!(img.pixels[..50 * 3 * 8].iter().all(|&v| v < 12));
+        let mid = (25 * 50 + 25) * 3;
+        assert!(img.pixels[mid + 2] > 150);
+    }
+}

@@ -1,0 +1,297 @@
+//! Frame quality metrics and the keep/reject rule.
+//!
+//! The metrics reproduce what the original Python tool computed with OpenCV (so its thresholds carry
+//! over) and add a noise estimate that catches compressed static, which the entropy test misses. They
+//! run on every decoded frame at source resolution, so they are written as integer passes over rows
+//! that the compiler vectorises: one pass for grey + histogram, one for both 3×3 filters.
+
+use serde::{Deserialize, Serialize};
+
+use crate::dataset::FrameStatus;
+
+/// The original tool's sharpness normalisation: 255² / 12.
+pub const SHARPNESS_SCALE: f64 = 5418.75;
+
+/// Quality metrics of one frame, all roughly in 0..1.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Metrics {
+    /// Variance of the 3×3 Laplacian of the grey image / 5418.75.
+    pub sharpness: f64,
+    /// Shannon entropy (bits) of the 256-bin grey histogram / 8.
+    pub entropy: f64,
+    /// Immerkær's noise sigma / 255.
+    pub noise: f64,
+    /// Mean grey / 255.
+    pub brightness: f64,
+}
+
+/// Thresholds of the keep/reject rule.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Thresholds {
+    pub min_sharpness: f64,
+    pub max_entropy: f64,
+    pub max_noise: f64,
+    pub min_brightness: f64,
+    pub max_brightness: f64,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Thresholds {
+            min_sharpness: 0.005,
+            max_entropy: 0.975,
+            max_noise: 0.1,
+            min_brightness: 0.05,
+            max_brightness: 0.95,
+        }
+    }
+}
+
+impl Thresholds {
+    /// One status per frame, first match wins: a black frame is `dark`, not `blurry`.
+    pub fn classify(&self, m: &Metrics) -> FrameStatus {
+        if m.brightness < self.min_brightness {
+            FrameStatus::Dark
+        } else if m.brightness > self.max_brightness {
+            FrameStatus::Bright
+        } else if m.entropy > self.max_entropy || m.noise > self.max_noise {
+            FrameStatus::Noisy
+        } else if m.sharpness < self.min_sharpness {
+            FrameStatus::Blurry
+        } else {
+            FrameStatus::Kept
+        }
+    }
+}
+
+/// Converts packed RGB to grey exactly as OpenCV's `cvtColor(BGR2GRAY)` does for 8-bit images
+/// (fixed point, 14 fractional bits, rounded), writing into `grey` (len = pixels).
+pub fn rgb_to_grey(rgb: &[u8], grey: &mut [u8]) {
+    const R: u32 = 4899;
+    const G: u32 = 9617;
+    const B: u32 = 1868;
+    debug_assert_eq!(rgb.len(), grey.len() * 3);
+    for (g, px) in grey.iter_mut().zip(rgb.chunks_exact(3)) {
+        let v = px[0] as u32 * R + px[1] as u32 * G + px[2] as u32 * B;
+        *g = ((v + (1 << 13)) >> 14) as u8;
+    }
+}
+
+/// Computes all metrics of a grey image of `width` × `height` (row-major, no padding).
+pub fn metrics(grey: &[u8], width: usize, height: usize) -> Metrics {
+    assert_eq!(
+        grey.len(),
+        width * height,
+        "grey buffer does not match its size"
+    );
+    let n = (width * height) as f64;
+    if width == 0 || height == 0 {
+        return Metrics {
+            sharpness: 0.0,
+            entropy: 0.0,
+            noise: 0.0,
+            brightness: 0.0,
+        };
+    }
+
+    let mut hist = [0u64; 256];
+    for &g in grey {
+        hist[g as usize] += 1;
+    }
+    let sum: u64 = hist.iter().enumerate().map(|(v, &c)| v as u64 * c).sum();
+    let entropy = hist
+        .iter()
+        .filter(|&&c| c > 0)
+        .map(|&c| {
+            let p = c as f64 / n;
+            -p * p.log2()
+        })
+        .sum::<f64>();
+
+    let (lap_sum, lap_sq, noise_abs) = filter_sums(grey, width, height);
+    let mean = lap_sum as f64 / n;
+    let variance = (lap_sq as f64 / n - mean * mean).max(0.0);
+    let noise = if width > 2 && height > 2 {
+        let interior = ((width - 2) * (height - 2)) as f64;
+        (std::f64::consts::FRAC_PI_2).sqrt() * noise_abs as f64 / (6.0 * interior)
+    } else {
+        0.0
+    };
+
+    Metrics {
+        sharpness: variance / SHARPNESS_SCALE,
+        entropy: entropy / 8.0,
+        noise: noise / 255.0,
+        brightness: sum as f64 / n / 255.0,
+    }
+}
+
+/// Reflect-101 index (OpenCV's default border): -1 → 1, len → len - 2.
+fn reflect101(i: isize, len: usize) -> usize {
+    let len = len as isize;
+    if len == 1 {
+        return 0;
+    }
+    let mut i = i;
+    if i < 0 {
+        i = -i;
+    }
+    if i >= len {
+        i = 2 * len - 2 - i;
+    }
+    i as usize
+}
+
+/// Sums over the image of the Laplacian (value and square, every pixel with reflect-101 borders) and of
+/// |Immerkær kernel| (interior pixels only).
+fn filter_sums(g: &[u8], w: usize, h: usize) -> (i64, i64, i64) {
+    let mut lap_sum = 0i64;
+    let mut lap_sq = 0i64;
+    let mut noise = 0i64;
+
+    // Border pixels: first/last row and column, with reflected neighbours.
+    let at = |x: isize, y: isize| g[reflect101(y, h) * w + reflect101(x, w)] as i32;
+    let mut border = |x: usize, y: usize| {
+        let (x, y) = (x as isize, y as isize);
+        let l = at(x, y - 1) + at(x - 1, y) + at(x + 1, y) + at(x, y + 1) - 4 * at(x, y);
+        lap_sum += l as i64;
+        lap_sq += (l * l) as i64;
+    };
+    for x in 0..w {
+        border(x, 0);
+        if h > 1 {
+            border(x, h - 1);
+        }
+    }
+    for y in 1..h.saturating_sub(1) {
+        border(0, y);
+        if w > 1 {
+            border(w - 1, y);
+        }
+    }
+    if w < 3 || h < 3 {
+        return (lap_sum, lap_sq, 0);
+    }
+
+    // Interior rows: both kernels from the same three rows, in integer arithmetic.
+    for y in 1..h - 1 {
+        let up = &g[(y - 1) * w..y * w];
+        let mid = &g[y * w..(y + 1) * w];
+        let down = &g[(y + 1) * w..(y + 2) * w];
+        let (mut s, mut sq, mut nz) = (0i32, 0i64, 0i32);
+        for x in 1..w - 1 {
+            let (ul, u, ur) = (up[x - 1] as i32, up[x] as i32, up[x + 1] as i32);
+            let (l, c, r) = (mid[x - 1] as i32, mid[x] as i32, mid[x + 1] as i32);
+            let (dl, d, dr) = (down[x - 1] as i32, down[x] as i32, down[x + 1] as i32);
+            let cross = u + l + r + d;
+            let lap = cross - 4 * c;
+            s += lap;
+            sq += (lap * lap) as i64;
+            let corners = ul + ur + dl + dr;
+            nz += (corners - 2 * cross + 4 * c).abs();
+        }
+        lap_sum += s as i64;
+        lap_sq += sq;
+        noise += nz as i64;
+    }
+    (lap_sum, lap_sq, noise)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grey_matches_opencv_fixed_point() {
+        // Values checked by hand: (R*4899 + G*9617 + B*1868 + 8192) >> 14.
+        let rgb = [255, 0, 0, 0, 255, 0, 0, 0, 255, 10, 20, 30, 255, 255, 255];
+        let mut g = [0u8; 5];
+        rgb_to_grey(&rgb, &mut g);
+        assert_eq!(g, [76, 150, 29, 18, 255]);
+    }
+
+    #[test]
+    fn flat_image_has_no_sharpness_noise_or_entropy() {
+        let g = vec![100u8; 16 * 9];
+        let m = metrics(&g, 16, 9);
+        assert_eq!(m.sharpness, 0.0);
+        assert_eq!(m.noise, 0.0);
+        assert_eq!(m.entropy, 0.0);
+        assert!((m.brightness - 100.0 / 255.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn single_bright_pixel_gives_hand_computed_values() {
+        // 5×5 zeros with 255 at the centre. The Laplacian is -1020 at the centre and 255 at its four
+        // neighbours, 0 elsewhere: sum 0, sum of squares 1020² + 4·255² = 1_300_500, over 25 pixels.
+        let mut g = vec![0u8; 25];
+        g[12] = 255;
+        let m = metrics(&g, 5, 5);
+        let var = 1_300_500.0 / 25.0;
+        assert!((m.sharpness - var / SHARPNESS_SCALE).abs() < 1e-12);
+        // Immerkær: interior 3×3; the centre gives 4·255, its 4 edge neighbours -2·255, its corners 255.
+        let abs_sum = (4 * 255 + 4 * 2 * 255 + 4 * 255) as f64;
+        let sigma = std::f64::consts::FRAC_PI_2.sqrt() * abs_sum / (6.0 * 9.0);
+        assert!((m.noise - sigma / 255.0).abs() < 1e-12);
+        // Two grey levels with p = 1/25 and 24/25.
+        let (p, q) = (1.0f64 / 25.0, 24.0f64 / 25.0);
+        assert!((m.entropy - (-(p * p.log2()) - q * q.log2()) / 8.0).abs() < 1e-12);
+        assert!((m.brightness - 255.0 / 25.0 / 255.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn border_uses_reflect_101() {
+        // A 3×1 image [0, 9, 0]: with reflect-101 the neighbours of x=0 are (1, 1) → 9 + 9 - 0 = 18 in x,
+        // and in y the single row reflects to itself: +0. x=1: 0 + 0 - 18 = -18; x=2: 18.
+        let m = metrics(&[0, 9, 0], 3, 1);
+        let mean = 18.0 / 3.0;
+        let var = (18.0f64 * 18.0 * 3.0) / 3.0 - mean * mean;
+        assert!((m.sharpness - var / SHARPNESS_SCALE).abs() < 1e-12);
+        assert_eq!(reflect101(-1, 5), 1);
+        assert_eq!(reflect101(5, 5), 3);
+    }
+
+    #[test]
+    fn classify_first_match_wins() {
+        let t = Thresholds::default();
+        let base = Metrics {
+            sharpness: 0.5,
+            entropy: 0.8,
+            noise: 0.01,
+            brightness: 0.5,
+        };
+        assert_eq!(t.classify(&base), FrameStatus::Kept);
+        let black = Metrics {
+            sharpness: 0.0,
+            entropy: 0.0,
+            noise: 0.0,
+            brightness: 0.0,
+        };
+        assert_eq!(t.classify(&black), FrameStatus::Dark);
+        assert_eq!(
+            t.classify(&Metrics {
+                brightness: 0.99,
+                ..black
+            }),
+            FrameStatus::Bright
+        );
+        assert_eq!(
+            t.classify(&Metrics { noise: 0.3, ..base }),
+            FrameStatus::Noisy
+        );
+        assert_eq!(
+            t.classify(&Metrics {
+                entropy: 0.99,
+                ..base
+            }),
+            FrameStatus::Noisy
+        );
+        assert_eq!(
+            t.classify(&Metrics {
+                sharpness: 0.001,
+                ..base
+            }),
+            FrameStatus::Blurry
+        );
+    }
+}

@@ -1,0 +1,52 @@
+//! Progress on a terminal, and nothing anywhere else: a bar per video on stderr when it is a
+//! terminal and the user did not ask for `--quiet`, so logs and pipes stay clean.
+
+use std::io::IsTerminal;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+/// Decides once whether bars are drawn and makes them.
+#[derive(Debug, Clone, Copy)]
+pub struct Progress {
+    enabled: bool,
+}
+
+impl Progress {
+    /// Bars are shown when stderr is a terminal and `quiet` is off.
+    pub fn new(quiet: bool) -> Self {
+        Progress {
+            enabled: !quiet && std::io::stderr().is_terminal(),
+        }
+    }
+
+    pub fn hidden() -> Self {
+        Progress { enabled: false }
+    }
+
+    /// A bar for one video; `total` frames when the container says how many there are.
+    pub fn video(&self, name: &str, total: Option<u64>) -> ProgressBar {
+        if !self.enabled {
+            return ProgressBar::hidden();
+        }
+        let bar = match total {
+            Some(n) => ProgressBar::with_draw_target(Some(n), ProgressDrawTarget::stderr())
+                .with_style(
+                    ProgressStyle::with_template(
+                        "{prefix:.bold} [{bar:30}] {pos}/{len} frames {per_sec} ETA {eta} {msg}",
+                    )
+                    .expect("static template")
+                    .progress_chars("=> "),
+                ),
+            None => ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()).with_style(
+                ProgressStyle::with_template(
+                    "{prefix:.bold} {spinner} {pos} frames {per_sec} {msg}",
+                )
+                .expect("static template"),
+            ),
+        };
+        bar.set_prefix(name.to_string());
+        bar.enable_steady_tick(Duration::from_millis(200));
+        bar
+    }
+}
