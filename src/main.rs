@@ -14,6 +14,7 @@ fn main() {
         .with_writer(std::io::stderr)
         .without_time()
         .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
     let code = match run(cli) {
@@ -34,7 +35,11 @@ fn run(cli: Cli) -> framelabel::Result<i32> {
             let mut on_video = |v: &framelabel::extract::VideoSummary| {
                 if let Some(e) = &v.error {
                     eprintln!("framelabel: error: {e}");
-                } else if !quiet {
+                }
+                for w in &v.warnings {
+                    eprintln!("framelabel: warning: {}: {w}", v.video);
+                }
+                if v.error.is_none() && !quiet {
                     eprintln!("{}", v.line());
                 }
             };

@@ -179,6 +179,15 @@ impl VideoSource {
             count: 0,
             ..Default::default()
         });
+        // By default decoders conceal damage and hand out smeared pictures as if nothing happened. A
+        // dataset wants those frames out: make the decoder check the bitstream and fail the packet,
+        // so the frame is skipped and counted.
+        let strict = ffmpeg::ffi::AV_EF_CRCCHECK
+            | ffmpeg::ffi::AV_EF_BITSTREAM
+            | ffmpeg::ffi::AV_EF_BUFFER
+            | ffmpeg::ffi::AV_EF_EXPLODE;
+        // SAFETY: the context is valid and not yet opened; err_recognition is a plain int field.
+        unsafe { (*ctx.as_mut_ptr()).err_recognition = strict as i32 };
         let codec_name = ctx.id().name().to_string();
         let decoder = ctx.decoder().video().map_err(|e| {
             Error::input(

@@ -470,9 +470,6 @@ fn process_video(
     summary.read_errors = stats.read_errors;
     summary.truncated = stats.truncated;
     summary.warnings = stats.warnings(&info);
-    for w in &summary.warnings {
-        tracing::warn!("{}: {w}", video.shown);
-    }
     summary.info = Some(info);
     summary.elapsed_s = started.elapsed().as_secs_f64();
     summary.fps = if summary.elapsed_s > 0.0 {

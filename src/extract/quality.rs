@@ -107,6 +107,8 @@ pub fn metrics(grey: &[u8], width: usize, height: usize) -> Metrics {
             -p * p.log2()
         })
         .sum::<f64>();
+    // A single-valued histogram sums to -0.0; report it as 0.
+    let entropy = if entropy > 0.0 { entropy } else { 0.0 };
 
     let (lap_sum, lap_sq, noise_abs) = filter_sums(grey, width, height);
     let mean = lap_sum as f64 / n;

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Sets up, builds, and runs framelabel on the given videos, or on OpenCV's sample video vtest.avi,
+# then says where the results are.
+#   scripts/demo.sh [VIDEO...]          results in ./demo-out (or $FRAMELABEL_DEMO_OUT)
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+scripts/setup.sh
+cargo build --release --locked
+bin="$root/target/release/framelabel"
+out="${FRAMELABEL_DEMO_OUT:-$root/demo-out}"
+
+VTEST_SHA256=45cddc9490be69345cbdab64ca583be65987e864ca408038e648db99e10516cf
+VTEST_URL=https://raw.githubusercontent.com/opencv/opencv/4.x/samples/data/vtest.avi
+
+videos=("$@")
+if [ ${#videos[@]} -eq 0 ]; then
+  if [ -f "$root/../shared/media/vtest.avi" ]; then
+    videos=("$root/../shared/media/vtest.avi")
+  else
+    cache="${XDG_CACHE_HOME:-$HOME/.cache}/framelabel"
+    mkdir -p "$cache"
+    sample="$cache/vtest.avi"
+    if [ ! -f "$sample" ] || ! echo "$VTEST_SHA256  $sample" | sha256sum -c --quiet 2>/dev/null; then
+      echo "demo: downloading the sample video vtest.avi from OpenCV's repository" >&2
+      curl -fL --retry 3 -o "$sample.part" "$VTEST_URL"
+      if ! echo "$VTEST_SHA256  $sample.part" | sha256sum -c --quiet; then
+        rm -f "$sample.part"
+        echo "demo: the downloaded vtest.avi does not have the expected sha256; not using it" >&2
+        exit 1
+      fi
+      mv "$sample.part" "$sample"
+    fi
+    videos=("$sample")
+  fi
+fi
+
+"$bin" extract "${videos[@]}" --out "$out" --force
+echo
+echo "Results in $out:"
+echo "  $out/images/       kept frames ($(find "$out/images" -name '*.jpg' | wc -l) JPEGs)"
+echo "  $out/frames.jsonl  one record per sampled frame: metrics and why it was kept or dropped"
+echo "  $out/run.json      parameters, per-video counts and timings"

@@ -1,0 +1,127 @@
+//! Helpers shared by the integration tests: a runner for the built binary, ffmpeg to make videos,
+//! and the reference tools (Python with OpenCV, ffprobe).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs `framelabel ARGS...`.
+pub fn framelabel<I, S>(args: I) -> Run
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let out = Command::new(env!("CARGO_BIN_EXE_framelabel")).args(args).output().expect("run framelabel");
+    Run {
+        code: out.status.code().expect("framelabel was killed by a signal"),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Runs ffmpeg with the given arguments (quiet, overwriting), panicking with its message on failure.
+pub fn ffmpeg(args: &[&str]) {
+    let out = Command::new("ffmpeg")
+        .args(["-hide_banner", "-v", "error", "-y"])
+        .args(args)
+        .output()
+        .expect("ffmpeg must be installed (scripts/setup.sh installs it)");
+    assert!(out.status.success(), "ffmpeg {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// Makes a `seconds`-long testsrc2 clip at `size` and `rate` with the given codec arguments.
+pub fn make_clip(path: &Path, size: &str, rate: u32, seconds: f64, codec: &[&str]) {
+    let src = format!("testsrc2=size={size}:rate={rate}:duration={seconds}");
+    let mut args = vec!["-f", "lavfi", "-i", &src];
+    args.extend_from_slice(codec);
+    args.push(path.to_str().unwrap());
+    ffmpeg(&args);
+}
+
+/// The shared sample video (OpenCV's vtest.avi).
+pub fn vtest() -> PathBuf {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/media/vtest.avi");
+    assert!(p.exists(), "{} is missing: the tests need the shared sample video", p.display());
+    p
+}
+
+/// The Python interpreter with OpenCV and NumPy (scripts/setup.sh makes it).
+pub fn python() -> PathBuf {
+    let p = std::env::var_os("FRAMELABEL_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python"));
+    assert!(p.exists(), "{} is missing: run scripts/setup.sh (or set FRAMELABEL_PYTHON)", p.display());
+    p
+}
+
+pub fn py_script(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py").join(name)
+}
+
+/// Parses JSON lines.
+pub fn parse_jsonl(text: &str) -> Vec<Value> {
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l}: {e}")))
+        .collect()
+}
+
+pub fn read_jsonl(path: &Path) -> Vec<Value> {
+    parse_jsonl(&std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
+}
+
+pub fn read_json(path: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))).unwrap()
+}
+
+/// Presentation times of every frame ffprobe decodes from the first video stream.
+pub fn ffprobe_frame_times(video: &Path) -> Vec<f64> {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0", "-show_entries", "frame=best_effort_timestamp_time"])
+        .args(["-of", "csv=p=0"])
+        .arg(video)
+        .output()
+        .expect("ffprobe");
+    assert!(out.status.success());
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| l.trim().trim_end_matches(',').parse::<f64>().unwrap_or_else(|_| panic!("ffprobe line: {l}")))
+        .collect()
+}
+
+/// Size of a JPEG from its header.
+pub fn jpeg_size(path: &Path) -> (usize, usize) {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let h = turbojpeg::read_header(&bytes).unwrap_or_else(|e| panic!("{}: not a JPEG: {e}", path.display()));
+    (h.width, h.height)
+}
+
+/// The JPEG files in a folder, sorted by name.
+pub fn jpegs(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.ends_with(".jpg"))
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// Builds an argument list from strings and paths alike.
+#[macro_export]
+macro_rules! args {
+    ($($x:expr),* $(,)?) => {
+        vec![$(std::ffi::OsString::from(AsRef::<std::ffi::OsStr>::as_ref(&$x))),*]
+    };
+}

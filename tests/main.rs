@@ -1,0 +1,9 @@
+//! Integration tests: the built binary on real videos (the shared sample and videos the tests make
+//! with ffmpeg), checked against OpenCV and ffprobe as independent references.
+
+#[macro_use]
+mod common;
+mod extract_bad_input;
+mod extract_formats;
+mod extract_output;
+mod extract_quality;
