@@ -15,22 +15,45 @@ fn assert_parity_with_opencv(video: &Path) {
     assert_eq!(run.code, 0, "{}", run.stderr);
     let ours = read_jsonl(&out.join("frames.jsonl"));
 
-    let reference = Command::new(python()).arg(py_script("opencv_metrics.py")).arg(video).output().unwrap();
-    assert!(reference.status.success(), "{}", String::from_utf8_lossy(&reference.stderr));
+    let reference = Command::new(python())
+        .arg(py_script("opencv_metrics.py"))
+        .arg(video)
+        .output()
+        .unwrap();
+    assert!(
+        reference.status.success(),
+        "{}",
+        String::from_utf8_lossy(&reference.stderr)
+    );
     let theirs = parse_jsonl(&String::from_utf8_lossy(&reference.stdout));
 
-    assert_eq!(ours.len(), theirs.len(), "{}: framelabel and OpenCV read different frame counts", video.display());
+    assert_eq!(
+        ours.len(),
+        theirs.len(),
+        "{}: framelabel and OpenCV read different frame counts",
+        video.display()
+    );
     assert!(!ours.is_empty());
     for (a, b) in ours.iter().zip(&theirs) {
         assert_eq!(a["frame"], b["frame"]);
         for key in ["sharpness", "noise"] {
             let (x, y) = (a[key].as_f64().unwrap(), b[key].as_f64().unwrap());
             let ok = (x - y).abs() <= 0.01 * y.abs() || (x - y).abs() < 1e-9;
-            assert!(ok, "{} frame {}: {key} {x} vs OpenCV {y}", video.display(), a["frame"]);
+            assert!(
+                ok,
+                "{} frame {}: {key} {x} vs OpenCV {y}",
+                video.display(),
+                a["frame"]
+            );
         }
         for key in ["entropy", "brightness"] {
             let (x, y) = (a[key].as_f64().unwrap(), b[key].as_f64().unwrap());
-            assert!((x - y).abs() <= 0.002, "{} frame {}: {key} {x} vs OpenCV {y}", video.display(), a["frame"]);
+            assert!(
+                (x - y).abs() <= 0.002,
+                "{} frame {}: {key} {x} vs OpenCV {y}",
+                video.display(),
+                a["frame"]
+            );
         }
     }
 }
@@ -56,7 +79,10 @@ fn make_quality_video(path: &Path, codec: &[&str]) {
     for i in &inputs {
         args.extend(["-f", "lavfi", "-i", i]);
     }
-    args.extend(["-filter_complex", "[0][1][2][3][4][5]concat=n=6:v=1,format=yuv420p"]);
+    args.extend([
+        "-filter_complex",
+        "[0][1][2][3][4][5]concat=n=6:v=1,format=yuv420p",
+    ]);
     args.extend_from_slice(codec);
     args.push(path.to_str().unwrap());
     ffmpeg(&args);
@@ -73,22 +99,43 @@ fn assert_quality_statuses(video: &Path) {
     assert_eq!(records.len(), 60);
     for r in &records {
         let i = r["frame"].as_u64().unwrap() as usize;
-        assert_eq!(r["status"], EXPECTED[i / 10], "{} frame {i}: {r}", video.display());
+        assert_eq!(
+            r["status"],
+            EXPECTED[i / 10],
+            "{} frame {i}: {r}",
+            video.display()
+        );
     }
     // Kept frames in images/, each rejected one under rejected/<reason>/, as the records say.
     assert_eq!(jpegs(&out.join("images")).len(), 10);
     for (reason, n) in [("blurry", 10), ("noisy", 20), ("dark", 10), ("bright", 10)] {
-        assert_eq!(jpegs(&out.join("rejected").join(reason)).len(), n, "{reason}");
+        assert_eq!(
+            jpegs(&out.join("rejected").join(reason)).len(),
+            n,
+            "{reason}"
+        );
     }
     for r in &records {
-        let file = r["file"].as_str().expect("every frame was written with --keep-rejected");
+        let file = r["file"]
+            .as_str()
+            .expect("every frame was written with --keep-rejected");
         assert!(out.join(file).is_file(), "{file}");
         let status = r["status"].as_str().unwrap();
-        assert!(file.starts_with(if status == "kept" { "images/" } else { "rejected/" }), "{file}");
+        assert!(
+            file.starts_with(if status == "kept" {
+                "images/"
+            } else {
+                "rejected/"
+            }),
+            "{file}"
+        );
     }
     // The x264 noise segment is what entropy misses and the noise estimate catches.
     let mild = &records[35];
-    assert!(mild["entropy"].as_f64().unwrap() < 0.975 && mild["noise"].as_f64().unwrap() > 0.1, "{mild}");
+    assert!(
+        mild["entropy"].as_f64().unwrap() < 0.975 && mild["noise"].as_f64().unwrap() > 0.1,
+        "{mild}"
+    );
     let summary = read_json(&out.join("run.json"));
     let v = &summary["videos"][0];
     assert_eq!(v["kept"], 10);

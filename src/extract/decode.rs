@@ -187,7 +187,7 @@ impl VideoSource {
             | ffmpeg::ffi::AV_EF_BUFFER
             | ffmpeg::ffi::AV_EF_EXPLODE;
         // SAFETY: the context is valid and not yet opened; err_recognition is a plain int field.
-        unsafe { (*ctx.as_mut_ptr()).err_recognition = strict as i32 };
+        unsafe { (*ctx.as_mut_ptr()).err_recognition = strict };
         let codec_name = ctx.id().name().to_string();
         let decoder = ctx.decoder().video().map_err(|e| {
             Error::input(

@@ -18,9 +18,15 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<std::ffi::OsStr>,
 {
-    let out = Command::new(env!("CARGO_BIN_EXE_framelabel")).args(args).output().expect("run framelabel");
+    let out = Command::new(env!("CARGO_BIN_EXE_framelabel"))
+        .args(args)
+        .output()
+        .expect("run framelabel");
     Run {
-        code: out.status.code().expect("framelabel was killed by a signal"),
+        code: out
+            .status
+            .code()
+            .expect("framelabel was killed by a signal"),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
@@ -33,7 +39,11 @@ pub fn ffmpeg(args: &[&str]) {
         .args(args)
         .output()
         .expect("ffmpeg must be installed (scripts/setup.sh installs it)");
-    assert!(out.status.success(), "ffmpeg {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "ffmpeg {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Makes a `seconds`-long testsrc2 clip at `size` and `rate` with the given codec arguments.
@@ -48,7 +58,11 @@ pub fn make_clip(path: &Path, size: &str, rate: u32, seconds: f64, codec: &[&str
 /// The shared sample video (OpenCV's vtest.avi).
 pub fn vtest() -> PathBuf {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/media/vtest.avi");
-    assert!(p.exists(), "{} is missing: the tests need the shared sample video", p.display());
+    assert!(
+        p.exists(),
+        "{} is missing: the tests need the shared sample video",
+        p.display()
+    );
     p
 }
 
@@ -57,12 +71,18 @@ pub fn python() -> PathBuf {
     let p = std::env::var_os("FRAMELABEL_PYTHON")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python"));
-    assert!(p.exists(), "{} is missing: run scripts/setup.sh (or set FRAMELABEL_PYTHON)", p.display());
+    assert!(
+        p.exists(),
+        "{} is missing: run scripts/setup.sh (or set FRAMELABEL_PYTHON)",
+        p.display()
+    );
     p
 }
 
 pub fn py_script(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/py")
+        .join(name)
 }
 
 /// Parses JSON lines.
@@ -74,17 +94,29 @@ pub fn parse_jsonl(text: &str) -> Vec<Value> {
 }
 
 pub fn read_jsonl(path: &Path) -> Vec<Value> {
-    parse_jsonl(&std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
+    parse_jsonl(
+        &std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
+    )
 }
 
 pub fn read_json(path: &Path) -> Value {
-    serde_json::from_slice(&std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))).unwrap()
+    serde_json::from_slice(
+        &std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
+    )
+    .unwrap()
 }
 
 /// Presentation times of every frame ffprobe decodes from the first video stream.
 pub fn ffprobe_frame_times(video: &Path) -> Vec<f64> {
     let out = Command::new("ffprobe")
-        .args(["-v", "error", "-select_streams", "v:0", "-show_entries", "frame=best_effort_timestamp_time"])
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "frame=best_effort_timestamp_time",
+        ])
         .args(["-of", "csv=p=0"])
         .arg(video)
         .output()
@@ -93,14 +125,20 @@ pub fn ffprobe_frame_times(video: &Path) -> Vec<f64> {
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter(|l| !l.trim().is_empty())
-        .map(|l| l.trim().trim_end_matches(',').parse::<f64>().unwrap_or_else(|_| panic!("ffprobe line: {l}")))
+        .map(|l| {
+            l.trim()
+                .trim_end_matches(',')
+                .parse::<f64>()
+                .unwrap_or_else(|_| panic!("ffprobe line: {l}"))
+        })
         .collect()
 }
 
 /// Size of a JPEG from its header.
 pub fn jpeg_size(path: &Path) -> (usize, usize) {
     let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let h = turbojpeg::read_header(&bytes).unwrap_or_else(|e| panic!("{}: not a JPEG: {e}", path.display()));
+    let h = turbojpeg::read_header(&bytes)
+        .unwrap_or_else(|e| panic!("{}: not a JPEG: {e}", path.display()));
     (h.width, h.height)
 }
 
