@@ -88,6 +88,34 @@ impl DecodeStats {
     }
 }
 
+/// Recycles frame buffers between the decoding thread and the workers, so a long video does not
+/// allocate (and page-fault) a fresh megabyte-sized buffer for every frame.
+#[derive(Clone)]
+pub struct BufferPool {
+    tx: crossbeam_channel::Sender<Vec<u8>>,
+    rx: crossbeam_channel::Receiver<Vec<u8>>,
+}
+
+impl BufferPool {
+    /// A pool that keeps at most `capacity` idle buffers.
+    pub fn new(capacity: usize) -> Self {
+        let (tx, rx) = crossbeam_channel::bounded(capacity);
+        BufferPool { tx, rx }
+    }
+
+    /// An empty buffer, with the capacity of a returned one when there is one.
+    pub fn take(&self) -> Vec<u8> {
+        let mut v = self.rx.try_recv().unwrap_or_default();
+        v.clear();
+        v
+    }
+
+    /// Hands a buffer back; dropped when the pool is full.
+    pub fn give(&self, v: Vec<u8>) {
+        let _ = self.tx.try_send(v);
+    }
+}
+
 static INIT: Once = Once::new();
 
 fn init() {
@@ -228,6 +256,7 @@ impl VideoSource {
     /// taken frames are converted to RGB and passed to `emit`, which returns `false` to stop early.
     pub fn run(
         mut self,
+        pool: &BufferPool,
         mut decide: impl FnMut(u64, f64) -> Decision,
         mut emit: impl FnMut(DecodedFrame) -> bool,
     ) -> DecodeStats {
@@ -273,7 +302,7 @@ impl VideoSource {
                         stats.stopped_early = true;
                         *stop = true;
                     }
-                    Decision::Take => match state.convert_rgb(index, pts) {
+                    Decision::Take => match state.convert_rgb(index, pts, pool.take()) {
                         Some(frame) => {
                             if !emit(frame) {
                                 stats.stopped_early = true;
@@ -329,7 +358,7 @@ struct FrameState {
 impl FrameState {
     /// Converts the current decoded frame to packed RGB24 (the scaler is rebuilt if the picture size
     /// or format changes mid-stream). `None` if the frame cannot be converted.
-    fn convert_rgb(&mut self, index: u64, pts: f64) -> Option<DecodedFrame> {
+    fn convert_rgb(&mut self, index: u64, pts: f64, mut rgb: Vec<u8>) -> Option<DecodedFrame> {
         let (w, h, fmt) = (
             self.decoded.width(),
             self.decoded.height(),
@@ -354,7 +383,7 @@ impl FrameState {
         let stride = self.rgb.stride(0);
         let data = self.rgb.data(0);
         let row = w as usize * 3;
-        let mut rgb = Vec::with_capacity(row * h as usize);
+        rgb.reserve(row * h as usize);
         for y in 0..h as usize {
             rgb.extend_from_slice(&data[y * stride..y * stride + row]);
         }

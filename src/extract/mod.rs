@@ -23,7 +23,7 @@ use crate::dataset::{
 };
 use crate::error::{Error, Result};
 use crate::progress::Progress;
-use decode::{DecodeStats, DecodedFrame, VideoInfo, VideoSource};
+use decode::{BufferPool, DecodeStats, DecodedFrame, VideoInfo, VideoSource};
 use naming::NameTemplate;
 use picture::{Encoder, Output};
 use quality::{Metrics, Thresholds};
@@ -354,6 +354,7 @@ fn process_video(
     let (job_tx, job_rx) = crossbeam_channel::bounded::<Job>(workers * 2);
     let (done_tx, done_rx) = crossbeam_channel::bounded::<Result<Done>>(workers * 2);
     let abort = AtomicBool::new(false);
+    let pool = BufferPool::new(workers * 3 + 2);
     let ctx = FrameContext {
         cfg,
         dataset,
@@ -380,6 +381,7 @@ fn process_video(
                 let mut seq = 0u64;
                 let bar = bar.clone();
                 let stats = source.run(
+                    &pool,
                     |index, pts| {
                         bar.inc(1);
                         sampler.decide(index, pts)
@@ -402,6 +404,7 @@ fn process_video(
             let done_tx = done_tx.clone();
             let ctx = &ctx;
             let abort = &abort;
+            let pool = &pool;
             std::thread::Builder::new()
                 .name(format!("frames-{i}"))
                 .spawn_scoped(scope, move || {
@@ -417,7 +420,8 @@ fn process_video(
                         if abort.load(Ordering::Relaxed) {
                             continue;
                         }
-                        let result = process_frame(ctx, &mut encoder, &mut grey, job);
+                        let result = process_frame(ctx, &mut encoder, &mut grey, &job);
+                        pool.give(job.frame.rgb);
                         if done_tx.send(result).is_err() {
                             break;
                         }
@@ -485,7 +489,7 @@ fn process_frame(
     ctx: &FrameContext,
     encoder: &mut Encoder,
     grey: &mut Vec<u8>,
-    job: Job,
+    job: &Job,
 ) -> Result<Done> {
     let f = &job.frame;
     let (w, h) = (f.width as usize, f.height as usize);
@@ -503,7 +507,7 @@ fn process_frame(
             let name = ctx.cfg.name.render(ctx.key, f.index, f.pts);
             let (jpeg, _) = encoder.encode(&f.rgb, f.width, f.height)?;
             let path = dir.join(&name);
-            write_atomic(&path, &jpeg)?;
+            write_atomic(&path, jpeg)?;
             let rel = path.strip_prefix(ctx.dataset.root()).unwrap_or(&path);
             Some(rel.to_string_lossy().replace('\\', "/"))
         }

@@ -87,11 +87,15 @@ pub fn placement(src: (u32, u32), out: &Output) -> Placement {
     }
 }
 
-/// Per-worker state for resizing and encoding.
+/// Per-worker state for resizing and encoding. Its buffers are reused from frame to frame: fresh
+/// multi-megabyte allocations per frame cost page faults comparable to the encoding itself.
 pub struct Encoder {
     out: Output,
     resizer: Resizer,
     jpeg: turbojpeg::Compressor,
+    resized: Vec<u8>,
+    canvas: Vec<u8>,
+    encoded: Vec<u8>,
 }
 
 impl Encoder {
@@ -107,34 +111,40 @@ impl Encoder {
             out,
             resizer: Resizer::new(),
             jpeg,
+            resized: Vec::new(),
+            canvas: Vec::new(),
+            encoded: Vec::new(),
         })
     }
 
-    /// Resizes packed RGB (`width`×`height`) as configured and returns the JPEG bytes and their size.
-    pub fn encode(&mut self, rgb: &[u8], width: u32, height: u32) -> Result<(Vec<u8>, (u32, u32))> {
+    /// Resizes packed RGB (`width`×`height`) as configured and returns the JPEG bytes (valid until
+    /// the next call) and the picture's size.
+    pub fn encode(&mut self, rgb: &[u8], width: u32, height: u32) -> Result<(&[u8], (u32, u32))> {
         let p = placement((width, height), &self.out);
         let err = |m: String| Error::Image {
             context: "resize".into(),
             message: m,
         };
-        let resized;
         let pixels: &[u8] = if p.scaled == (width, height) && p.canvas == p.scaled {
             rgb
         } else {
             let src = ImageRef::new(width, height, rgb, PixelType::U8x3)
                 .map_err(|e| err(e.to_string()))?;
-            let mut dst = Image::new(p.scaled.0, p.scaled.1, PixelType::U8x3);
-            let opts =
-                ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Bilinear));
+            self.resized
+                .resize(p.scaled.0 as usize * p.scaled.1 as usize * 3, 0);
+            let mut dst =
+                Image::from_slice_u8(p.scaled.0, p.scaled.1, &mut self.resized, PixelType::U8x3)
+                    .map_err(|e| err(e.to_string()))?;
+            let opts = ResizeOptions::new().resize_alg(resize_alg((width, height), p.scaled));
             self.resizer
                 .resize(&src, &mut dst, &opts)
                 .map_err(|e| err(e.to_string()))?;
-            resized = if p.canvas == p.scaled {
-                dst.into_vec()
+            if p.canvas == p.scaled {
+                &self.resized
             } else {
-                pad(&dst.into_vec(), &p)
-            };
-            &resized
+                pad(&self.resized, &p, &mut self.canvas);
+                &self.canvas
+            }
         };
         let (cw, ch) = p.canvas;
         let image = turbojpeg::Image {
@@ -144,24 +154,47 @@ impl Encoder {
             height: ch as usize,
             format: turbojpeg::PixelFormat::RGB,
         };
-        let bytes = self.jpeg.compress_to_vec(image).map_err(|e| Error::Image {
+        let jpeg_err = |e: turbojpeg::Error| Error::Image {
             context: "JPEG encoder".into(),
             message: e.to_string(),
-        })?;
-        Ok((bytes, p.canvas))
+        };
+        let bound = self
+            .jpeg
+            .buf_len(cw as usize, ch as usize)
+            .map_err(jpeg_err)?;
+        if self.encoded.len() < bound {
+            self.encoded.resize(bound, 0);
+        }
+        let len = {
+            let mut output = turbojpeg::OutputBuf::borrowed(&mut self.encoded);
+            self.jpeg.compress(image, &mut output).map_err(jpeg_err)?;
+            output.len()
+        };
+        Ok((&self.encoded[..len], p.canvas))
     }
 }
 
-fn pad(scaled: &[u8], p: &Placement) -> Vec<u8> {
+/// Bilinear interpolation (what OpenCV's default `INTER_LINEAR` does) while the picture shrinks by
+/// less than half on both axes; beyond that, a bilinear convolution, which averages every source pixel
+/// instead of skipping some, so fine detail does not turn into aliasing.
+fn resize_alg(src: (u32, u32), dst: (u32, u32)) -> ResizeAlg {
+    if dst.0 * 2 >= src.0 && dst.1 * 2 >= src.1 {
+        ResizeAlg::Interpolation(FilterType::Bilinear)
+    } else {
+        ResizeAlg::Convolution(FilterType::Bilinear)
+    }
+}
+
+fn pad(scaled: &[u8], p: &Placement, canvas: &mut Vec<u8>) {
     let (cw, ch) = (p.canvas.0 as usize, p.canvas.1 as usize);
     let (sw, sh) = (p.scaled.0 as usize, p.scaled.1 as usize);
     let (ox, oy) = (p.offset.0 as usize, p.offset.1 as usize);
-    let mut canvas = vec![0u8; cw * ch * 3];
+    canvas.clear();
+    canvas.resize(cw * ch * 3, 0);
     for y in 0..sh {
         let dst = ((oy + y) * cw + ox) * 3;
         canvas[dst..dst + sw * 3].copy_from_slice(&scaled[y * sw * 3..(y + 1) * sw * 3]);
     }
-    canvas
 }
 
 #[cfg(test)]
@@ -210,11 +243,11 @@ mod tests {
         let mut enc = Encoder::new(out((50, 50), ResizeMode::Pad)).unwrap();
         let (jpeg, size) = enc.encode(&rgb, w, h).unwrap();
         assert_eq!(size, (50, 50));
-        let header = turbojpeg::read_header(&jpeg).unwrap();
+        let header = turbojpeg::read_header(jpeg).unwrap();
         assert_eq!((header.width, header.height), (50, 50));
         // Top rows are the black padding band: (50 - 25) / 2 = 12 rows.
         let img: turbojpeg::Image<Vec<u8>> =
-            turbojpeg::decompress(&jpeg, turbojpeg::PixelFormat::RGB).unwrap();
+            turbojpeg::decompress(jpeg, turbojpeg::PixelFormat::RGB).unwrap();
         assert!(img.pixels[..50 * 3 * 8].iter().all(|&v| v < 12));
         let mid = (25 * 50 + 25) * 3;
         assert!(img.pixels[mid + 2] > 150);
