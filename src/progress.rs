@@ -33,20 +33,26 @@ impl Progress {
             Some(n) => ProgressBar::with_draw_target(Some(n), ProgressDrawTarget::stderr())
                 .with_style(
                     ProgressStyle::with_template(
-                        "{prefix:.bold} [{bar:30}] {pos}/{len} frames {per_sec} ETA {eta} {msg}",
+                        "{prefix:.bold} [{bar:30}] {pos}/{len} frames, {fps} fps, ETA {eta} {msg}",
                     )
                     .expect("static template")
-                    .progress_chars("=> "),
+                    .progress_chars("=> ")
+                    .with_key("fps", fps),
                 ),
             None => ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()).with_style(
                 ProgressStyle::with_template(
-                    "{prefix:.bold} {spinner} {pos} frames {per_sec} {msg}",
+                    "{prefix:.bold} {spinner} {pos} frames, {fps} fps {msg}",
                 )
-                .expect("static template"),
+                .expect("static template")
+                .with_key("fps", fps),
             ),
         };
         bar.set_prefix(name.to_string());
         bar.enable_steady_tick(Duration::from_millis(200));
         bar
     }
+}
+
+fn fps(state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write) {
+    let _ = write!(w, "{:.0}", state.per_sec());
 }
