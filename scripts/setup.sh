@@ -3,14 +3,15 @@
 # each step checks first and does nothing when its part is already there.
 #   - FFmpeg's libraries and headers (decoding), clang/pkg-config (bindings), cmake/nasm (libjpeg-turbo)
 #   - the ffmpeg program (tests make their own videos with it)
-#   - a Python virtual environment in .venv with the packages the tests use as references
+#   - a Python virtual environment in .venv with ONNX Runtime (framelabel loads its shared library,
+#     onnxruntime/capi/libonnxruntime.so.*, at run time) and the packages the tests use as references
 #     (OpenCV, NumPy)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(libavcodec-dev libavformat-dev libavutil-dev libswscale-dev clang libclang-dev pkg-config
   cmake nasm ffmpeg python3-venv)
-PY_PACKAGES=(numpy==2.2.6 opencv-python-headless==4.12.0.88)
+PY_PACKAGES=(numpy==2.2.6 opencv-python-headless==4.12.0.88 onnxruntime==1.32.0)
 
 sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 

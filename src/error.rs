@@ -35,6 +35,14 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// The ONNX Runtime library cannot be found or loaded.
+    #[error("{message}")]
+    Runtime { message: String },
+
+    /// A model file that cannot be used (missing, not ONNX, not an image model, inference failed).
+    #[error("{}: {message}", path.display())]
+    Model { path: PathBuf, message: String },
+
     /// Encoding a picture failed (out of memory, or an image of zero size that validation missed).
     #[error("{context}: {message}")]
     Image { context: String, message: String },
@@ -72,7 +80,10 @@ impl Error {
     /// The process exit code this error stands for when it ends a run.
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Usage { .. } | Error::Output { .. } => EXIT_USAGE,
+            Error::Usage { .. }
+            | Error::Output { .. }
+            | Error::Runtime { .. }
+            | Error::Model { .. } => EXIT_USAGE,
             Error::Input { .. } | Error::Io { .. } | Error::Image { .. } => EXIT_INPUT_FAILED,
         }
     }

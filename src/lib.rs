@@ -16,6 +16,7 @@ pub mod dataset;
 pub mod error;
 pub mod extract;
 pub mod progress;
+pub mod runtime;
 
 pub use dataset::{Dataset, FrameRecord, FrameStatus};
 pub use error::{EXIT_INPUT_FAILED, EXIT_OK, EXIT_USAGE, Error, Result};

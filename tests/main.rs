@@ -7,3 +7,4 @@ mod extract_bad_input;
 mod extract_formats;
 mod extract_output;
 mod extract_quality;
+mod runtime_models;

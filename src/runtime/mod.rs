@@ -1,0 +1,313 @@
+//! Running neural networks: ONNX Runtime, loaded from its shared library at run time.
+//!
+//! Loading at run time (ort's `load-dynamic`) rather than linking at build time keeps the build free
+//! of binary downloads, which fail on machines without internet, and lets users bring the library
+//! that fits their hardware (the `onnxruntime` or `onnxruntime-gpu` wheel). The library is found once
+//! per process, in a documented order, and a missing one is one clear error that names the fix.
+
+pub mod preprocess;
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use ort::session::Session;
+use ort::value::TensorRef;
+
+use crate::error::{Error, Result};
+
+/// Environment variable naming the ONNX Runtime shared library to load.
+pub const DYLIB_ENV: &str = "ORT_DYLIB_PATH";
+
+/// What fixes a missing runtime, for error messages.
+const INSTALL_HINT: &str = "run scripts/setup.sh (or `pip install onnxruntime`), or set ORT_DYLIB_PATH to libonnxruntime.so";
+
+/// Where the library may be, in the order they are tried, with a word on where each came from.
+pub fn library_candidates() -> Vec<(PathBuf, &'static str)> {
+    let mut out = Vec::new();
+    if let Some(p) = std::env::var_os(DYLIB_ENV) {
+        out.push((PathBuf::from(p), "ORT_DYLIB_PATH"));
+        return out;
+    }
+    // The project's own set-up: scripts/setup.sh puts the PyPI wheel in a virtual environment.
+    let venv = std::env::var_os("FRAMELABEL_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv"));
+    for site in glob_dirs(&venv.join("lib"), "python", "site-packages") {
+        out.extend(
+            wheel_libraries(&site)
+                .into_iter()
+                .map(|p| (p, "framelabel's .venv")),
+        );
+    }
+    for site in python_site_packages() {
+        out.extend(
+            wheel_libraries(&site)
+                .into_iter()
+                .map(|p| (p, "python3's site-packages")),
+        );
+    }
+    let mut system: Vec<PathBuf> = std::env::var_os("LD_LIBRARY_PATH")
+        .map(|v| std::env::split_paths(&v).collect())
+        .unwrap_or_default();
+    system.extend(
+        [
+            "/usr/local/lib",
+            "/usr/lib",
+            "/usr/lib/x86_64-linux-gnu",
+            "/usr/lib/aarch64-linux-gnu",
+        ]
+        .map(PathBuf::from),
+    );
+    for dir in system {
+        out.extend(
+            libraries_in(&dir)
+                .into_iter()
+                .map(|p| (p, "the system library path")),
+        );
+    }
+    out
+}
+
+/// `dir/<prefix>*/<leaf>` folders that exist (e.g. `lib/python3.11/site-packages`).
+fn glob_dirs(dir: &Path, prefix: &str, leaf: &str) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .filter(|e| e.file_name().to_string_lossy().starts_with(prefix))
+                .map(|e| e.path().join(leaf))
+                .filter(|p| p.is_dir())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// `onnxruntime/capi/libonnxruntime.so.*` inside a site-packages folder.
+fn wheel_libraries(site: &Path) -> Vec<PathBuf> {
+    libraries_in(&site.join("onnxruntime").join("capi"))
+}
+
+/// `libonnxruntime.so*` files in a folder, newest version name first.
+fn libraries_in(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .filter(|e| {
+                    let n = e.file_name().to_string_lossy().into_owned();
+                    n.starts_with("libonnxruntime.so") || n == "libonnxruntime.dylib"
+                })
+                .map(|e| e.path())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v.reverse();
+    v
+}
+
+/// The site-packages folders of the `python3` on PATH, if there is one.
+fn python_site_packages() -> Vec<PathBuf> {
+    let out = std::process::Command::new("python3")
+        .args(["-c", "import site, sys; print('\\n'.join(site.getsitepackages() + [site.getusersitepackages()]))"])
+        .stderr(std::process::Stdio::null())
+        .output();
+    match out {
+        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(PathBuf::from)
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The loaded runtime: one per process, shared by every model.
+pub struct Runtime {
+    env: ort::environment::Environment,
+    library: PathBuf,
+}
+
+static RUNTIME: OnceLock<std::result::Result<Runtime, String>> = OnceLock::new();
+
+impl Runtime {
+    /// Finds and loads the ONNX Runtime library (once per process).
+    pub fn get() -> Result<&'static Runtime> {
+        RUNTIME
+            .get_or_init(Self::load)
+            .as_ref()
+            .map_err(|m| Error::Runtime { message: m.clone() })
+    }
+
+    fn load() -> std::result::Result<Runtime, String> {
+        let candidates = library_candidates();
+        let Some((library, source)) = candidates.into_iter().find(|(p, _)| p.is_file()) else {
+            return Err(match std::env::var_os(DYLIB_ENV) {
+                Some(p) => format!(
+                    "ORT_DYLIB_PATH={} does not exist; {INSTALL_HINT}",
+                    Path::new(&p).display()
+                ),
+                None => format!(
+                    "ONNX Runtime not found (looked in framelabel's .venv, python3's site-packages and the system library path); {INSTALL_HINT}"
+                ),
+            });
+        };
+        let builder = ort::init_from(&library).map_err(|e| {
+            format!(
+                "{} (from {source}) cannot be loaded as ONNX Runtime: {e}; {INSTALL_HINT}",
+                library.display()
+            )
+        })?;
+        let env = builder.with_name("framelabel").build().map_err(|e| {
+            format!(
+                "{} (from {source}): cannot start ONNX Runtime: {e}",
+                library.display()
+            )
+        })?;
+        Ok(Runtime { env, library })
+    }
+
+    /// The library file that was loaded.
+    pub fn library(&self) -> &Path {
+        &self.library
+    }
+
+    /// Loads an ONNX model for inference on the CPU with `threads` threads.
+    pub fn load_model(&self, path: &Path, threads: usize) -> Result<Model> {
+        let model_err = |m: String| Error::Model {
+            path: path.to_path_buf(),
+            message: m,
+        };
+        if !path.is_file() {
+            return Err(model_err("no such model file; check the path".into()));
+        }
+        let session = Session::builder(&self.env)
+            .and_then(|b| Ok(b.with_intra_threads(threads.max(1))?))
+            .and_then(|mut b| b.commit_from_file(path))
+            .map_err(|e| model_err(format!("not an ONNX model ONNX Runtime can load ({e})")))?;
+        let describe = |outlets: &[ort::value::Outlet]| -> Vec<TensorInfo> {
+            outlets
+                .iter()
+                .map(|o| TensorInfo {
+                    name: o.name().to_string(),
+                    shape: match o.dtype() {
+                        ort::value::ValueType::Tensor { shape, .. } => {
+                            shape.iter().copied().collect()
+                        }
+                        _ => Vec::new(),
+                    },
+                    is_float_tensor: matches!(
+                        o.dtype(),
+                        ort::value::ValueType::Tensor {
+                            ty: ort::value::TensorElementType::Float32,
+                            ..
+                        }
+                    ),
+                })
+                .collect()
+        };
+        let inputs = describe(session.inputs());
+        let outputs = describe(session.outputs());
+        match inputs.as_slice() {
+            [i] if i.is_float_tensor
+                && i.shape.len() == 4
+                && (i.shape[1] == 3 || i.shape[1] == -1) => {}
+            _ => {
+                return Err(model_err(format!(
+                    "its input is not one image tensor float32 [N, 3, H, W] (it has {})",
+                    inputs
+                        .iter()
+                        .map(|i| format!("{} {:?}", i.name, i.shape))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            }
+        }
+        Ok(Model {
+            session,
+            path: path.to_path_buf(),
+            inputs,
+            outputs,
+        })
+    }
+}
+
+/// Name and shape of a model input or output (-1 for a dynamic axis).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TensorInfo {
+    pub name: String,
+    pub shape: Vec<i64>,
+    pub is_float_tensor: bool,
+}
+
+/// One output tensor of a run, copied out of the runtime.
+#[derive(Debug, Clone)]
+pub struct Output {
+    pub name: String,
+    pub shape: Vec<usize>,
+    pub data: Vec<f32>,
+}
+
+/// A loaded image model: one float32 NCHW input, float32 outputs.
+pub struct Model {
+    session: Session,
+    path: PathBuf,
+    inputs: Vec<TensorInfo>,
+    outputs: Vec<TensorInfo>,
+}
+
+impl Model {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn input(&self) -> &TensorInfo {
+        &self.inputs[0]
+    }
+
+    pub fn outputs(&self) -> &[TensorInfo] {
+        &self.outputs
+    }
+
+    /// Input height and width when the model fixes them.
+    pub fn input_size(&self) -> Option<(u32, u32)> {
+        let s = &self.inputs[0].shape;
+        (s[2] > 0 && s[3] > 0).then(|| (s[3] as u32, s[2] as u32))
+    }
+
+    /// Whether the batch axis is dynamic.
+    pub fn dynamic_batch(&self) -> bool {
+        self.inputs[0].shape[0] < 0
+    }
+
+    /// Runs the model on a batch (`batch` pictures of 3×`h`×`w`, NCHW) and returns every float output.
+    pub fn run(&mut self, data: &[f32], batch: usize, h: usize, w: usize) -> Result<Vec<Output>> {
+        let err = |m: String| Error::Model {
+            path: self.path.clone(),
+            message: m,
+        };
+        if data.len() != batch * 3 * h * w {
+            return Err(err(format!(
+                "input holds {} values, not {batch}×3×{h}×{w}",
+                data.len()
+            )));
+        }
+        let input =
+            TensorRef::from_array_view(([batch, 3, h, w], data)).map_err(|e| err(e.to_string()))?;
+        let outputs = self
+            .session
+            .run(ort::inputs![input])
+            .map_err(|e| err(format!("inference failed: {e}")))?;
+        let mut result = Vec::new();
+        for (name, value) in outputs.iter() {
+            if let Ok((shape, values)) = value.try_extract_tensor::<f32>() {
+                result.push(Output {
+                    name: name.to_string(),
+                    shape: shape.iter().map(|&d| d.max(0) as usize).collect(),
+                    data: values.to_vec(),
+                });
+            }
+        }
+        Ok(result)
+    }
+}

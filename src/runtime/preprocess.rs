@@ -1,0 +1,271 @@
+//! Turning a picture into a model's input tensor. Every model family needs the same few steps in a
+//! different combination (letterbox or stretch or shorter-side crop, RGB or BGR, 0–255 or 0–1,
+//! mean/std), so they are written once here as data, and each returns the transform that maps model
+//! coordinates back to the picture instead of hiding it in state for post-processing to find.
+
+use fast_image_resize::images::{Image, ImageRef};
+use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
+use serde::{Deserialize, Serialize};
+
+/// How the picture is fitted into the model's input size.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Fit {
+    /// Scale to fit keeping the aspect ratio, fill the rest with `pad`; at the top-left (YOLOX) or
+    /// centred (Ultralytics).
+    Letterbox { pad: u8, centred: bool },
+    /// Scale each axis to the input size.
+    Stretch,
+    /// Scale so the shorter side is `shorter`, then crop the input size from the centre (ImageNet).
+    ShorterSideCrop { shorter: u32 },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Channels {
+    Rgb,
+    Bgr,
+}
+
+/// A model's pre-processing: `value = (pixel · scale − mean[c]) / std[c]`, channels in `channels`
+/// order, NCHW float32.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Preprocess {
+    /// Model input width and height.
+    pub size: (u32, u32),
+    pub fit: Fit,
+    pub channels: Channels,
+    pub scale: f32,
+    pub mean: [f32; 3],
+    pub std: [f32; 3],
+}
+
+/// Maps model-input coordinates back to the source picture: `x = (x' − offset.0) / scale.0`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Transform {
+    pub scale: (f64, f64),
+    pub offset: (f64, f64),
+}
+
+impl Transform {
+    pub fn to_source(&self, x: f64, y: f64) -> (f64, f64) {
+        (
+            (x - self.offset.0) / self.scale.0,
+            (y - self.offset.1) / self.scale.1,
+        )
+    }
+}
+
+impl Preprocess {
+    /// YOLOX's official pre-processing: top-left letterbox with 114, BGR, 0–255.
+    pub fn yolox(size: u32) -> Self {
+        Preprocess {
+            size: (size, size),
+            fit: Fit::Letterbox {
+                pad: 114,
+                centred: false,
+            },
+            channels: Channels::Bgr,
+            scale: 1.0,
+            mean: [0.0; 3],
+            std: [1.0; 3],
+        }
+    }
+
+    /// ImageNet classifiers: shorter side 256, centre crop 224, RGB, 0–1, ImageNet mean/std.
+    pub fn imagenet() -> Self {
+        Preprocess {
+            size: (224, 224),
+            fit: Fit::ShorterSideCrop { shorter: 256 },
+            channels: Channels::Rgb,
+            scale: 1.0 / 255.0,
+            mean: [0.485, 0.456, 0.406],
+            std: [0.229, 0.224, 0.225],
+        }
+    }
+
+    /// Appends one picture (packed RGB, `w`×`h`) to `batch` as CHW float32 and returns its transform.
+    pub fn apply(
+        &self,
+        resizer: &mut Resizer,
+        rgb: &[u8],
+        w: u32,
+        h: u32,
+        batch: &mut Vec<f32>,
+    ) -> Transform {
+        assert_eq!(
+            rgb.len(),
+            (w * h * 3) as usize,
+            "RGB buffer does not match its size"
+        );
+        let (tw, th) = self.size;
+        // Geometry: the size the picture is scaled to, and where the model's window sits on it.
+        let (scaled, paste, crop, transform) = match self.fit {
+            Fit::Stretch => {
+                let t = Transform {
+                    scale: (tw as f64 / w as f64, th as f64 / h as f64),
+                    offset: (0.0, 0.0),
+                };
+                ((tw, th), (0, 0), (0, 0), t)
+            }
+            Fit::Letterbox { centred, .. } => {
+                let r = (tw as f64 / w as f64).min(th as f64 / h as f64);
+                let sw = ((w as f64 * r).round() as u32).clamp(1, tw);
+                let sh = ((h as f64 * r).round() as u32).clamp(1, th);
+                let paste = if centred {
+                    ((tw - sw) / 2, (th - sh) / 2)
+                } else {
+                    (0, 0)
+                };
+                let t = Transform {
+                    scale: (r, r),
+                    offset: (paste.0 as f64, paste.1 as f64),
+                };
+                ((sw, sh), paste, (0, 0), t)
+            }
+            Fit::ShorterSideCrop { shorter } => {
+                let r = shorter as f64 / w.min(h) as f64;
+                let sw = ((w as f64 * r).round() as u32).max(tw);
+                let sh = ((h as f64 * r).round() as u32).max(th);
+                let crop = ((sw - tw) / 2, (sh - th) / 2);
+                let t = Transform {
+                    scale: (r, r),
+                    offset: (-(crop.0 as f64), -(crop.1 as f64)),
+                };
+                ((sw, sh), (0, 0), crop, t)
+            }
+        };
+        let resized;
+        let pixels: &[u8] = if scaled == (w, h) {
+            rgb
+        } else {
+            let src = ImageRef::new(w, h, rgb, PixelType::U8x3).expect("buffer size checked above");
+            let mut dst = Image::new(scaled.0, scaled.1, PixelType::U8x3);
+            let opts =
+                ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Bilinear));
+            resizer
+                .resize(&src, &mut dst, &opts)
+                .expect("same pixel type on both sides");
+            resized = dst.into_vec();
+            &resized
+        };
+        let pad = match self.fit {
+            Fit::Letterbox { pad, .. } => pad,
+            _ => 0,
+        };
+        let order = match self.channels {
+            Channels::Rgb => [0, 1, 2],
+            Channels::Bgr => [2, 1, 0],
+        };
+        let plane = (tw * th) as usize;
+        let start = batch.len();
+        batch.resize(start + 3 * plane, 0.0);
+        let out = &mut batch[start..];
+        for (c, &src_c) in order.iter().enumerate() {
+            let (m, s) = (self.mean[c], self.std[c]);
+            let value = |v: u8| (v as f32 * self.scale - m) / s;
+            let pad_value = value(pad);
+            let dst = &mut out[c * plane..(c + 1) * plane];
+            for y in 0..th {
+                for x in 0..tw {
+                    // Position in the scaled picture, if this input pixel shows it.
+                    let sx = x as i64 - paste.0 as i64 + crop.0 as i64;
+                    let sy = y as i64 - paste.1 as i64 + crop.1 as i64;
+                    let inside =
+                        sx >= 0 && sy >= 0 && (sx as u32) < scaled.0 && (sy as u32) < scaled.1;
+                    dst[(y * tw + x) as usize] = if inside {
+                        value(pixels[((sy as u32 * scaled.0 + sx as u32) * 3) as usize + src_c])
+                    } else {
+                        pad_value
+                    };
+                }
+            }
+        }
+        transform
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A 4×2 picture whose pixel (x, y) is (10x + y, 100 + x, 200 + y).
+    fn picture() -> Vec<u8> {
+        (0..2u8)
+            .flat_map(|y| (0..4u8).flat_map(move |x| [10 * x + y, 100 + x, 200 + y]))
+            .collect()
+    }
+
+    fn run(p: Preprocess, rgb: &[u8], w: u32, h: u32) -> (Vec<f32>, Transform) {
+        let mut batch = Vec::new();
+        let t = p.apply(&mut Resizer::new(), rgb, w, h, &mut batch);
+        (batch, t)
+    }
+
+    #[test]
+    fn letterbox_top_left_bgr_keeps_pixels_and_pads() {
+        // 4×2 into 4×4: r = min(4/4, 4/2) = 1, no resize; rows 2–3 are padding.
+        let (t, tf) = run(Preprocess::yolox(4), &picture(), 4, 2);
+        assert_eq!(t.len(), 3 * 16);
+        // Channel 0 is blue = 200 + y; channel 2 is red = 10x + y.
+        assert_eq!(
+            &t[0..8],
+            &[200.0, 200.0, 200.0, 200.0, 201.0, 201.0, 201.0, 201.0]
+        );
+        assert_eq!(&t[32..40], &[0.0, 10.0, 20.0, 30.0, 1.0, 11.0, 21.0, 31.0]);
+        assert!(t[8..16].iter().all(|&v| v == 114.0));
+        assert_eq!(tf.to_source(3.0, 1.0), (3.0, 1.0));
+    }
+
+    #[test]
+    fn letterbox_centred_offsets_the_picture() {
+        let p = Preprocess {
+            fit: Fit::Letterbox {
+                pad: 0,
+                centred: true,
+            },
+            channels: Channels::Rgb,
+            ..Preprocess::yolox(4)
+        };
+        let (t, tf) = run(p, &picture(), 4, 2);
+        // Rows 1–2 hold the picture; rows 0 and 3 are padding. Red = 10x + y.
+        assert_eq!(&t[0..4], &[0.0; 4]);
+        assert_eq!(&t[4..8], &[0.0, 10.0, 20.0, 30.0]);
+        assert_eq!(&t[8..12], &[1.0, 11.0, 21.0, 31.0]);
+        assert_eq!(tf.offset, (0.0, 1.0));
+        assert_eq!(tf.to_source(2.0, 2.0), (2.0, 1.0));
+    }
+
+    #[test]
+    fn shorter_side_crop_and_normalisation() {
+        // Shorter side 2 = the picture's own height: no resize; crop 2×2 from the centre → x = 1, 2.
+        let p = Preprocess {
+            size: (2, 2),
+            fit: Fit::ShorterSideCrop { shorter: 2 },
+            ..Preprocess::imagenet()
+        };
+        let (t, tf) = run(p, &picture(), 4, 2);
+        let norm = |v: f32, c: usize| (v / 255.0 - p.mean[c]) / p.std[c];
+        let want_red = [10.0, 20.0, 11.0, 21.0].map(|v| norm(v, 0));
+        for (a, b) in t[0..4].iter().zip(want_red) {
+            assert!((a - b).abs() < 1e-6, "{a} vs {b}");
+        }
+        assert!((t[4] - norm(101.0, 1)).abs() < 1e-6);
+        assert_eq!(tf.to_source(0.0, 0.0), (1.0, 0.0));
+    }
+
+    #[test]
+    fn stretch_scales_each_axis() {
+        let flat: Vec<u8> = [50u8, 60, 70].repeat(6);
+        let p = Preprocess {
+            fit: Fit::Stretch,
+            channels: Channels::Rgb,
+            ..Preprocess::yolox(4)
+        };
+        let (t, tf) = run(p, &flat, 3, 2);
+        assert_eq!(t.len(), 48);
+        assert!(t[..16].iter().all(|&v| v == 50.0) && t[32..].iter().all(|&v| v == 70.0));
+        assert_eq!(tf.scale, (4.0 / 3.0, 2.0));
+        assert_eq!(tf.to_source(4.0, 4.0), (3.0, 2.0));
+    }
+}
