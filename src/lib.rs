@@ -15,6 +15,7 @@ pub mod cli;
 pub mod dataset;
 pub mod error;
 pub mod extract;
+pub mod models;
 pub mod progress;
 pub mod runtime;
 

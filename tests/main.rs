@@ -7,4 +7,5 @@ mod extract_bad_input;
 mod extract_formats;
 mod extract_output;
 mod extract_quality;
+mod models_download;
 mod runtime_models;

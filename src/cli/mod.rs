@@ -30,7 +30,29 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Decode videos, sample frames, reject bad ones, write JPEGs and frames.jsonl.
-    Extract(ExtractArgs),
+    Extract(Box<ExtractArgs>),
+    /// List the built-in models or download them for offline use.
+    #[command(subcommand)]
+    Models(ModelsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelsCommand {
+    /// Show the built-in models: task, input size, download size, licence, and whether cached.
+    List {
+        /// Print the list as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Download models into the cache (FRAMELABEL_CACHE) and verify their sha256.
+    Fetch {
+        /// Built-in model names (see `framelabel models list`).
+        #[arg(required = true, value_name = "NAME")]
+        names: Vec<String>,
+        /// Never touch the network: only check what is cached (also FRAMELABEL_OFFLINE=1).
+        #[arg(long)]
+        offline: bool,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -311,7 +333,9 @@ mod tests {
         let mut v = vec!["framelabel", "extract", "in.mp4", "--out", "o"];
         v.extend_from_slice(extra);
         let cli = Cli::try_parse_from(v).map_err(|e| e.to_string())?;
-        let Command::Extract(a) = cli.command;
+        let Command::Extract(a) = cli.command else {
+            unreachable!("extract was parsed")
+        };
         a.to_config().map_err(|e| e.to_string())
     }
 
