@@ -3,14 +3,12 @@
 
 use std::path::Path;
 
-use crate::common::*;
+use crate::common::{Run, jpegs, make_clip, read_json, read_jsonl, vtest};
 
+/// `framelabel extract ... -q`: only errors and warnings on stderr.
 fn extract(inputs: &[&Path], out: &Path, extra: &[&str]) -> Run {
-    let mut a = args!["extract"];
-    a.extend(inputs.iter().map(|p| p.as_os_str().to_owned()));
-    a.extend(args!["--out", out, "-q"]);
-    a.extend(extra.iter().map(Into::into));
-    framelabel(a)
+    let extra: Vec<&str> = ["-q"].iter().chain(extra).copied().collect();
+    crate::common::extract(inputs, out, &extra)
 }
 
 /// The stderr line about `file`, which must exist and be a single line naming it.

@@ -6,14 +6,6 @@ use serde_json::Value;
 
 use crate::common::*;
 
-fn extract(inputs: &[&Path], out: &Path, extra: &[&str]) -> Run {
-    let mut a = args!["extract"];
-    a.extend(inputs.iter().map(|p| p.as_os_str().to_owned()));
-    a.extend(args!["--out", out]);
-    a.extend(extra.iter().map(Into::into));
-    framelabel(a)
-}
-
 fn frames_of(out: &Path) -> Vec<u64> {
     read_jsonl(&out.join("frames.jsonl"))
         .iter()

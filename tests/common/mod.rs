@@ -32,6 +32,15 @@ where
     }
 }
 
+/// Runs `framelabel extract INPUTS... --out OUT EXTRA...`.
+pub fn extract(inputs: &[&Path], out: &Path, extra: &[&str]) -> Run {
+    let mut a: Vec<std::ffi::OsString> = vec!["extract".into()];
+    a.extend(inputs.iter().map(|p| p.as_os_str().to_owned()));
+    a.extend(["--out".into(), out.as_os_str().to_owned()]);
+    a.extend(extra.iter().map(Into::into));
+    framelabel(a)
+}
+
 /// Runs ffmpeg with the given arguments (quiet, overwriting), panicking with its message on failure.
 pub fn ffmpeg(args: &[&str]) {
     let out = Command::new("ffmpeg")
