@@ -2,8 +2,7 @@
 
 use clap::Parser;
 
-use framelabel::cli::{Cli, Command, ModelsCommand};
-use framelabel::progress::Progress;
+use framelabel::cli::{Cli, run};
 
 fn main() {
     tracing_subscriber::fmt()
@@ -25,112 +24,4 @@ fn main() {
         }
     };
     std::process::exit(code);
-}
-
-fn run(cli: Cli) -> framelabel::Result<i32> {
-    match cli.command {
-        Command::Extract(args) => {
-            let cfg = args.to_config()?;
-            let quiet = args.common.quiet;
-            let mut on_video = |v: &framelabel::extract::VideoSummary| {
-                if let Some(e) = &v.error {
-                    eprintln!("framelabel: error: {e}");
-                }
-                for w in &v.warnings {
-                    eprintln!("framelabel: warning: {}: {w}", v.video);
-                }
-                if v.error.is_none() && !quiet {
-                    eprintln!("{}", v.line());
-                }
-            };
-            let summary = framelabel::extract(&cfg, Progress::new(quiet), &mut on_video)?;
-            if !summary.failed.is_empty() {
-                eprintln!(
-                    "framelabel: {} of {} inputs failed: {}",
-                    summary.failed.len(),
-                    summary.videos.len(),
-                    summary.failed.join(", ")
-                );
-            }
-            if args.common.json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&summary).expect("summary serialises")
-                );
-            } else if !quiet {
-                eprintln!("frames in {}", cfg.out.join("images").display());
-            }
-            Ok(summary.exit_code())
-        }
-        Command::Models(ModelsCommand::List { json }) => {
-            let cache = framelabel::models::cache_dir();
-            let rows: Vec<serde_json::Value> = framelabel::models::BUILTIN
-                .iter()
-                .map(|m| {
-                    let d = m.download(&cache);
-                    serde_json::json!({
-                        "name": m.name, "task": m.task, "input": m.input, "size": m.size,
-                        "licence": m.licence, "url": m.url, "sha256": m.sha256,
-                        "cached": d.dest.is_file(), "path": d.dest,
-                    })
-                })
-                .collect();
-            if json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&rows).expect("rows serialise")
-                );
-            } else {
-                println!(
-                    "{:<14} {:<9} {:>5} {:>9} {:<11} {:<7} cached",
-                    "name", "task", "input", "size", "licence", "sha256"
-                );
-                for (m, r) in framelabel::models::BUILTIN.iter().zip(&rows) {
-                    let size = m
-                        .size
-                        .map(|s| format!("{:.1} MB", s as f64 / 1e6))
-                        .unwrap_or_else(|| "?".into());
-                    println!(
-                        "{:<14} {:<9} {:>5} {:>9} {:<11} {:<7} {}",
-                        m.name,
-                        r["task"].as_str().unwrap_or_default(),
-                        m.input,
-                        size,
-                        m.licence,
-                        if m.sha256.is_some() { "pinned" } else { "-" },
-                        if r["cached"] == true { "yes" } else { "no" }
-                    );
-                }
-                println!("cache: {}", cache.display());
-            }
-            Ok(framelabel::EXIT_OK)
-        }
-        Command::Models(ModelsCommand::Fetch { names, offline }) => {
-            let cache = framelabel::models::cache_dir();
-            let offline = offline || framelabel::models::offline_from_env();
-            let mut failed = 0;
-            for name in &names {
-                let Some(m) = framelabel::models::builtin(name) else {
-                    let known: Vec<&str> =
-                        framelabel::models::BUILTIN.iter().map(|m| m.name).collect();
-                    return Err(framelabel::Error::usage(
-                        "models fetch",
-                        format!("unknown model '{name}'; known: {}", known.join(", ")),
-                    ));
-                };
-                match framelabel::models::fetch(&m.download(&cache), offline) {
-                    Ok(path) => eprintln!("{name}: {}", path.display()),
-                    Err(e) => {
-                        eprintln!("framelabel: error: {e}");
-                        failed += 1;
-                    }
-                }
-            }
-            Ok(if failed == 0 {
-                framelabel::EXIT_OK
-            } else {
-                framelabel::EXIT_INPUT_FAILED
-            })
-        }
-    }
 }

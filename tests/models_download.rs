@@ -92,6 +92,16 @@ fn handle(mut stream: TcpStream, model: &[u8], cut_done: &mut bool, seen: &Mutex
     let _ = stream.write_all(part);
 }
 
+/// A download from `url` (the test server) into `cache/name/m.onnx`, expecting `sha`.
+fn download<'a>(url: &'a str, sha: &'a str, cache: &Path, name: &'a str) -> Download<'a> {
+    Download {
+        name,
+        url,
+        sha256: Some(sha),
+        dest: cache.join(name).join("m.onnx"),
+    }
+}
+
 fn shared_model_bytes() -> (Vec<u8>, String) {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/models/yolox_nano_coco.onnx");
     let bytes = std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
@@ -108,12 +118,7 @@ fn download_verify_cache_and_offline() {
     let server = serve(bytes);
     let cache = tempfile::tempdir().unwrap();
     let url = format!("{}/model.onnx", server.base);
-    let d = Download {
-        name: "yolox-nano",
-        url: &url,
-        sha256: Some(&sha),
-        dest: cache.path().join("yolox-nano/m.onnx"),
-    };
+    let d = download(&url, &sha, cache.path(), "yolox-nano");
 
     // Offline with nothing cached: a clear error, no request.
     let e = fetch(&d, true).unwrap_err().to_string();
@@ -146,12 +151,7 @@ fn wrong_hash_leaves_nothing_in_the_cache() {
     let server = serve(bytes);
     let cache = tempfile::tempdir().unwrap();
     let url = format!("{}/wrong.onnx", server.base);
-    let d = Download {
-        name: "m",
-        url: &url,
-        sha256: Some(&sha),
-        dest: cache.path().join("m/m.onnx"),
-    };
+    let d = download(&url, &sha, cache.path(), "m");
     let e = fetch(&d, false).unwrap_err().to_string();
     assert!(e.contains("not the published") && e.contains(&sha), "{e}");
     let left: Vec<_> = std::fs::read_dir(cache.path().join("m")).unwrap().collect();
@@ -165,12 +165,7 @@ fn a_cut_download_resumes_where_it_stopped() {
     let server = serve(bytes);
     let cache = tempfile::tempdir().unwrap();
     let url = format!("{}/cut.onnx", server.base);
-    let d = Download {
-        name: "m",
-        url: &url,
-        sha256: Some(&sha),
-        dest: cache.path().join("m/m.onnx"),
-    };
+    let d = download(&url, &sha, cache.path(), "m");
     let e = fetch(&d, false).unwrap_err().to_string();
     assert!(e.contains("run again to resume"), "{e}");
     assert!(!d.dest.exists());

@@ -4,7 +4,11 @@
 
 use std::path::PathBuf;
 
+mod commands;
+
 use clap::{Args, Parser, Subcommand, ValueEnum};
+
+pub use commands::run;
 
 use crate::error::{Error, Result};
 use crate::extract::ExtractConfig;
