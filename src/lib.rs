@@ -13,6 +13,8 @@
 
 pub mod cli;
 pub mod dataset;
+pub mod detect;
+pub mod embed;
 pub mod error;
 pub mod extract;
 pub mod models;

@@ -8,4 +8,5 @@ mod extract_formats;
 mod extract_output;
 mod extract_quality;
 mod models_download;
+mod models_spec;
 mod runtime_models;

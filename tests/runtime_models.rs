@@ -1,7 +1,7 @@
 //! The shared real models run through the runtime with framelabel's pre-processing, and their outputs
 //! mean what they should on real frames.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use fast_image_resize::Resizer;
 use framelabel::extract::decode::{BufferPool, VideoSource};
@@ -10,18 +10,6 @@ use framelabel::runtime::preprocess::Preprocess;
 use framelabel::runtime::{Model, Runtime};
 
 use crate::common::*;
-
-fn shared_model(name: &str) -> PathBuf {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/models")
-        .join(name);
-    assert!(
-        p.exists(),
-        "{} is missing: the tests need the shared models",
-        p.display()
-    );
-    p
-}
 
 /// Decoded RGB frames of a video at the given indexes.
 fn frames(video: &Path, wanted: &[u64]) -> Vec<(Vec<u8>, u32, u32)> {

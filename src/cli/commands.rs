@@ -83,6 +83,7 @@ pub fn run(cli: Cli) -> crate::Result<i32> {
             }
             Ok(crate::EXIT_OK)
         }
+        Command::Models(ModelsCommand::Info(args)) => model_info(&args),
         Command::Models(ModelsCommand::Fetch { names, offline }) => {
             let cache = crate::models::cache_dir();
             let offline = offline || crate::models::offline_from_env();
@@ -110,4 +111,81 @@ pub fn run(cli: Cli) -> crate::Result<i32> {
             })
         }
     }
+}
+
+/// `framelabel models info`: everything framelabel would do with a model short of running it on frames.
+fn model_info(args: &super::ModelInfoArgs) -> crate::Result<i32> {
+    use crate::models::spec::{ModelSpec, resolve};
+    let spec = ModelSpec::parse("models info", &args.spec)?;
+    let family = args
+        .family
+        .as_deref()
+        .map(str::parse::<crate::detect::Family>)
+        .transpose()
+        .map_err(|m| crate::Error::usage("--family", m))?;
+    let resolved = resolve(&args.spec, &spec, &args.model.resolve_options())?;
+    let rt = crate::runtime::Runtime::get()?;
+    let model = rt.load_model_on(&resolved.file, args.model.threads()?, args.model.device)?;
+    let task = args.task.or(match resolved.task {
+        Some(crate::models::Task::Detector) => Some(super::TaskArg::Detector),
+        Some(crate::models::Task::Embedder) => Some(super::TaskArg::Embedder),
+        None => None,
+    });
+    let as_detector = || crate::detect::DetectorSetup::new(&resolved, &model, family);
+    let as_embedder = || crate::embed::EmbedderSetup::new(&resolved, &model);
+    let role = match task {
+        Some(super::TaskArg::Detector) => serde_json::json!({"detector": as_detector()?}),
+        Some(super::TaskArg::Embedder) => serde_json::json!({"embedder": as_embedder()?}),
+        None => match as_detector() {
+            Ok(d) => serde_json::json!({"detector": d}),
+            Err(de) => match as_embedder() {
+                Ok(e) => serde_json::json!({"embedder": e}),
+                Err(_) => return Err(de),
+            },
+        },
+    };
+    let mut info = serde_json::json!({
+        "spec": resolved.spec, "file": resolved.file, "sha256": resolved.sha256,
+        "config_files": resolved.config_files, "device": model.device().to_string(),
+        "runtime": rt.library(),
+        "input": {"name": model.input().name, "shape": model.input().shape},
+        "outputs": model.outputs().iter().map(|o| serde_json::json!({"name": o.name, "shape": o.shape})).collect::<Vec<_>>(),
+    });
+    info.as_object_mut()
+        .expect("an object")
+        .extend(role.as_object().expect("an object").clone());
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&info).expect("info serialises")
+        );
+        return Ok(crate::EXIT_OK);
+    }
+    println!("file     {}", resolved.file.display());
+    println!("sha256   {}", resolved.sha256);
+    println!("device   {}", model.device());
+    println!("input    {} {:?}", model.input().name, model.input().shape);
+    for o in model.outputs() {
+        println!("output   {} {:?}", o.name, o.shape);
+    }
+    if !resolved.config_files.is_empty() {
+        println!("config   {}", resolved.config_files.join(", "));
+    }
+    if let Some(d) = info.get("detector") {
+        let labels = d["labels"].as_array().map_or(0, |l| l.len());
+        println!(
+            "detector {} ({labels} classes)",
+            d["family"].as_str().unwrap_or("?")
+        );
+        println!("prepare  {}", d["preprocess"]);
+    }
+    if let Some(e) = info.get("embedder") {
+        println!(
+            "embedder output {} of {} values",
+            e["output"].as_str().unwrap_or("?"),
+            e["dim"]
+        );
+        println!("prepare  {}", e["preprocess"]);
+    }
+    Ok(crate::EXIT_OK)
 }

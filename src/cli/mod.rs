@@ -57,6 +57,74 @@ pub enum ModelsCommand {
         #[arg(long)]
         offline: bool,
     },
+    /// Resolve a model spec, load it and show what framelabel makes of it: file, sha256, inputs,
+    /// outputs, detector family and classes or embedding output, pre-processing.
+    Info(Box<ModelInfoArgs>),
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum TaskArg {
+    Detector,
+    Embedder,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ModelInfoArgs {
+    /// A built-in name, a local .onnx file, or hf:OWNER/REPO[/PATH.onnx][@REVISION].
+    #[arg(value_name = "SPEC")]
+    pub spec: String,
+    /// Read the model as this task [default: the built-in table's, else detector, then embedder].
+    #[arg(long, value_enum)]
+    pub task: Option<TaskArg>,
+    /// Detector output family, when it cannot be recognised from the output shapes.
+    #[arg(long, value_name = "yolox|yolo|detr")]
+    pub family: Option<String>,
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Print the description as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Options of every command that runs a model.
+#[derive(Debug, Clone, Args)]
+pub struct ModelArgs {
+    /// Where inference runs: cpu, cuda, cuda:N, or auto (CUDA 0 when the loaded ONNX Runtime has
+    /// it, else the CPU).
+    #[arg(long, value_name = "DEVICE", default_value = "cpu", value_parser = parse_device)]
+    pub device: crate::runtime::Device,
+    /// Inference threads [default: all cores].
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+    /// JSON file describing the model (input size, resize, channels, scale, mean, std, family,
+    /// labels, output); overrides a sidecar NAME.json and a hub repo's configs.
+    #[arg(long, value_name = "FILE")]
+    pub model_config: Option<PathBuf>,
+    /// Never download models; use only what is cached (also FRAMELABEL_OFFLINE=1).
+    #[arg(long)]
+    pub offline: bool,
+}
+
+impl ModelArgs {
+    pub fn resolve_options(&self) -> crate::models::spec::ResolveOptions {
+        crate::models::spec::ResolveOptions {
+            offline: self.offline,
+            config: self.model_config.clone(),
+        }
+    }
+
+    /// The thread count, checked.
+    pub fn threads(&self) -> Result<usize> {
+        match self.threads {
+            Some(0) => Err(Error::usage("--threads", "must be at least 1")),
+            Some(n) => Ok(n),
+            None => Ok(std::thread::available_parallelism().map_or(1, |n| n.get())),
+        }
+    }
+}
+
+fn parse_device(s: &str) -> Result<crate::runtime::Device, String> {
+    s.parse()
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

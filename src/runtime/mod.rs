@@ -172,8 +172,21 @@ impl Runtime {
         &self.library
     }
 
+    /// Whether the loaded library was built with the CUDA execution provider (the
+    /// `onnxruntime-gpu` wheel).
+    pub fn has_cuda(&self) -> bool {
+        use ort::ep::ExecutionProvider;
+        ort::ep::CUDA::is_available().unwrap_or(false)
+    }
+
     /// Loads an ONNX model for inference on the CPU with `threads` threads.
     pub fn load_model(&self, path: &Path, threads: usize) -> Result<Model> {
+        self.load_model_on(path, threads, Device::Cpu)
+    }
+
+    /// Loads an ONNX model on `device`. CUDA is used only when asked for (or with `Auto` when the
+    /// library has it); asking for CUDA from a CPU-only library is an error, never a silent fallback.
+    pub fn load_model_on(&self, path: &Path, threads: usize, device: Device) -> Result<Model> {
         let model_err = |m: String| Error::Model {
             path: path.to_path_buf(),
             message: m,
@@ -181,9 +194,36 @@ impl Runtime {
         if !path.is_file() {
             return Err(model_err("no such model file; check the path".into()));
         }
-        let session = Session::builder(&self.env)
+        let device = match device {
+            Device::Auto if self.has_cuda() => Device::Cuda(0),
+            Device::Auto => Device::Cpu,
+            Device::Cuda(n) if !self.has_cuda() => {
+                return Err(Error::Runtime {
+                    message: format!(
+                        "--device cuda:{n}: the loaded ONNX Runtime ({}) has no CUDA provider; install the GPU build (`pip install onnxruntime-gpu` and point ORT_DYLIB_PATH at its libonnxruntime.so), or use --device cpu or auto",
+                        self.library.display()
+                    ),
+                });
+            }
+            d => d,
+        };
+        let mut builder = Session::builder(&self.env)
             .and_then(|b| Ok(b.with_intra_threads(threads.max(1))?))
-            .and_then(|mut b| b.commit_from_file(path))
+            .map_err(|e| model_err(format!("cannot configure ONNX Runtime ({e})")))?;
+        if let Device::Cuda(n) = device {
+            let ep = ort::ep::CUDA::default()
+                .with_device_id(n as i32)
+                .build()
+                .error_on_failure();
+            builder = builder.with_execution_providers([ep]).map_err(|e| Error::Runtime {
+                message: format!(
+                    "--device cuda:{n}: CUDA is present in {} but cannot start ({e}); check the driver, the CUDA/cuDNN libraries the onnxruntime-gpu wheel needs, and the device number, or use --device cpu",
+                    self.library.display()
+                ),
+            })?;
+        }
+        let session = builder
+            .commit_from_file(path)
             .map_err(|e| model_err(format!("not an ONNX model ONNX Runtime can load ({e})")))?;
         let describe = |outlets: &[ort::value::Outlet]| -> Vec<TensorInfo> {
             outlets
@@ -228,7 +268,45 @@ impl Runtime {
             path: path.to_path_buf(),
             inputs,
             outputs,
+            device,
         })
+    }
+}
+
+/// Where inference runs (`--device`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Device {
+    #[default]
+    Cpu,
+    /// A CUDA GPU by number.
+    Cuda(u32),
+    /// CUDA 0 when the loaded library has it, else the CPU.
+    Auto,
+}
+
+impl std::str::FromStr for Device {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "cpu" => Ok(Device::Cpu),
+            "auto" => Ok(Device::Auto),
+            "cuda" | "gpu" => Ok(Device::Cuda(0)),
+            _ => s
+                .strip_prefix("cuda:")
+                .and_then(|n| n.parse().ok())
+                .map(Device::Cuda)
+                .ok_or_else(|| format!("'{s}' is not a device: use cpu, cuda, cuda:N or auto")),
+        }
+    }
+}
+
+impl std::fmt::Display for Device {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Device::Cpu => f.write_str("cpu"),
+            Device::Cuda(n) => write!(f, "cuda:{n}"),
+            Device::Auto => f.write_str("auto"),
+        }
     }
 }
 
@@ -254,9 +332,15 @@ pub struct Model {
     path: PathBuf,
     inputs: Vec<TensorInfo>,
     outputs: Vec<TensorInfo>,
+    device: Device,
 }
 
 impl Model {
+    /// The device the model runs on (`Auto` resolved).
+    pub fn device(&self) -> Device {
+        self.device
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }

@@ -84,6 +84,100 @@ impl Preprocess {
         }
     }
 
+    /// `self` with what `cfg` sets applied; `model_input` is the model's fixed (W, H), if any, and
+    /// wins over a configured size that contradicts it.
+    pub fn with_config(
+        mut self,
+        cfg: &crate::models::config::ModelConfig,
+        model_input: Option<(u32, u32)>,
+    ) -> std::result::Result<Self, String> {
+        use crate::models::config::ResizeKind;
+        if let Some([w, h]) = cfg.input_size {
+            if w == 0 || h == 0 {
+                return Err(format!("input_size {w}x{h} is empty"));
+            }
+            self.size = (w, h);
+        }
+        if let Some(fixed) = model_input {
+            if cfg.input_size.is_some_and(|[w, h]| (w, h) != fixed)
+                && cfg.resize != Some(ResizeKind::ShorterSideCrop)
+            {
+                return Err(format!(
+                    "the config says input_size {:?} but the model's input is fixed at {}x{}",
+                    cfg.input_size.unwrap_or_default(),
+                    fixed.0,
+                    fixed.1
+                ));
+            }
+            self.size = fixed;
+        }
+        let pad = cfg.pad.unwrap_or(match self.fit {
+            Fit::Letterbox { pad, .. } => pad,
+            _ => 114,
+        });
+        match cfg.resize {
+            Some(ResizeKind::Letterbox) => {
+                self.fit = Fit::Letterbox {
+                    pad,
+                    centred: false,
+                }
+            }
+            Some(ResizeKind::LetterboxCentred) => self.fit = Fit::Letterbox { pad, centred: true },
+            Some(ResizeKind::Stretch) => self.fit = Fit::Stretch,
+            Some(ResizeKind::ShorterSideCrop) => {
+                let shorter = cfg.shorter.unwrap_or(self.size.0.min(self.size.1));
+                self.fit = Fit::ShorterSideCrop { shorter };
+            }
+            None => {
+                if let Fit::Letterbox { centred, .. } = self.fit {
+                    self.fit = Fit::Letterbox { pad, centred };
+                }
+                if let (Fit::ShorterSideCrop { .. }, Some(shorter)) = (self.fit, cfg.shorter) {
+                    self.fit = Fit::ShorterSideCrop { shorter };
+                }
+            }
+        }
+        if let Fit::ShorterSideCrop { shorter } = self.fit
+            && shorter < self.size.0.min(self.size.1)
+        {
+            return Err(format!(
+                "shorter side {shorter} is smaller than the {}x{} crop",
+                self.size.0, self.size.1
+            ));
+        }
+        if let Some(c) = cfg.channels {
+            self.channels = c;
+        }
+        if let Some(s) = cfg.scale {
+            self.scale = s;
+        }
+        if let Some(m) = cfg.mean {
+            self.mean = m;
+        }
+        if let Some(s) = cfg.std {
+            if s.contains(&0.0) {
+                return Err("std has a zero".into());
+            }
+            self.std = s;
+        }
+        Ok(self)
+    }
+
+    /// Ultralytics YOLO: centred letterbox with 114, RGB, 0–1.
+    pub fn yolo(size: u32) -> Self {
+        Preprocess {
+            size: (size, size),
+            fit: Fit::Letterbox {
+                pad: 114,
+                centred: true,
+            },
+            channels: Channels::Rgb,
+            scale: 1.0 / 255.0,
+            mean: [0.0; 3],
+            std: [1.0; 3],
+        }
+    }
+
     /// Appends one picture (packed RGB, `w`×`h`) to `batch` as CHW float32 and returns its transform.
     pub fn apply(
         &self,

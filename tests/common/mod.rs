@@ -18,10 +18,24 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<std::ffi::OsStr>,
 {
-    let out = Command::new(env!("CARGO_BIN_EXE_framelabel"))
-        .args(args)
-        .output()
-        .expect("run framelabel");
+    framelabel_env(args, &[])
+}
+
+/// Runs `framelabel ARGS...` with extra environment variables (an empty value removes one).
+pub fn framelabel_env<I, S>(args: I, env: &[(&str, &str)]) -> Run
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_framelabel"));
+    for (k, v) in env {
+        if v.is_empty() {
+            cmd.env_remove(k);
+        } else {
+            cmd.env(k, v);
+        }
+    }
+    let out = cmd.args(args).output().expect("run framelabel");
     Run {
         code: out
             .status
@@ -70,6 +84,19 @@ pub fn vtest() -> PathBuf {
     assert!(
         p.exists(),
         "{} is missing: the tests need the shared sample video",
+        p.display()
+    );
+    p
+}
+
+/// A model file of `../shared/models/`.
+pub fn shared_model(name: &str) -> PathBuf {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/models")
+        .join(name);
+    assert!(
+        p.exists(),
+        "{} is missing: the tests need the shared models",
         p.display()
     );
     p

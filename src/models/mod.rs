@@ -5,6 +5,10 @@
 //! lands in the cache by rename, so an interrupted or corrupt download is never mistaken for a model.
 //! `--offline` (or `FRAMELABEL_OFFLINE=1`) never touches the network.
 
+pub mod config;
+pub mod hub;
+pub mod spec;
+
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};

@@ -1,0 +1,79 @@
+//! Image embeddings for near-duplicate removal.
+//!
+//! Embedders come as whole networks with several outputs (CLIP's vision model gives the projected
+//! `image_embeds` and the per-patch `last_hidden_state`), so which output is the embedding is settled
+//! once at load time, by config or by well-known names, and a model without a usable one is refused
+//! before any frame is read.
+
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::models::spec::ResolvedModel;
+use crate::runtime::Model;
+use crate::runtime::preprocess::Preprocess;
+
+/// Output names that hold a pooled image embedding in common exports, in order of preference.
+const EMBEDDING_NAMES: &[&str] = &["embedding", "embeddings", "image_embeds", "pooler_output"];
+
+/// An embedder ready to run: which output, its width and the pre-processing.
+#[derive(Debug, Clone, Serialize)]
+pub struct EmbedderSetup {
+    pub output: String,
+    pub dim: usize,
+    pub preprocess: Preprocess,
+}
+
+impl EmbedderSetup {
+    pub fn new(resolved: &ResolvedModel, model: &Model) -> Result<Self> {
+        let err = |m: String| Error::Model {
+            path: resolved.file.clone(),
+            message: m,
+        };
+        let outs = model.outputs();
+        let listed = || {
+            outs.iter()
+                .map(|o| format!("{} {:?}", o.name, o.shape))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let chosen = match &resolved.config.output {
+            Some(name) => outs.iter().find(|o| &o.name == name).ok_or_else(|| {
+                err(format!(
+                    "the config names output '{name}' but the model has {}",
+                    listed()
+                ))
+            })?,
+            None => EMBEDDING_NAMES
+                .iter()
+                .find_map(|n| outs.iter().find(|o| o.name == *n))
+                .or(match outs {
+                    [only] => Some(only),
+                    _ => None,
+                })
+                .ok_or_else(|| {
+                    err(format!(
+                        "cannot tell which output is the embedding among {}; name it as \"output\" in a sidecar NAME.json or --model-config",
+                        listed()
+                    ))
+                })?,
+        };
+        let dim = match chosen.shape.as_slice() {
+            [_, d] if *d > 0 => *d as usize,
+            [_, d, 1, 1] if *d > 0 => *d as usize,
+            s => {
+                return Err(err(format!(
+                    "output '{}' has shape {s:?}, not an embedding [N, D]",
+                    chosen.name
+                )));
+            }
+        };
+        let preprocess = Preprocess::imagenet()
+            .with_config(&resolved.config, model.input_size())
+            .map_err(err)?;
+        Ok(EmbedderSetup {
+            output: chosen.name.clone(),
+            dim,
+            preprocess,
+        })
+    }
+}

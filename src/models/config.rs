@@ -1,0 +1,197 @@
+//! What a model file does not say about itself: how pictures must be prepared, which output family it
+//! speaks and what its classes are called. These come in layers — built-in knowledge of a family, then
+//! the Hugging Face `config.json`/`preprocessor_config.json` of a hub repo, then a sidecar `NAME.json`,
+//! then `--model-config` — each later layer overriding only the fields it sets. Unknown fields are
+//! errors, so a misspelt key is caught instead of silently ignored.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::runtime::preprocess::Channels;
+
+/// How pictures are fitted to the input, by name (the config file spelling).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResizeKind {
+    /// Keep the aspect ratio, pad right and bottom (YOLOX).
+    Letterbox,
+    /// Keep the aspect ratio, pad evenly on both sides (Ultralytics).
+    LetterboxCentred,
+    Stretch,
+    /// Shorter side to `shorter`, centre crop to the input size (ImageNet, CLIP).
+    ShorterSideCrop,
+}
+
+/// Everything a config layer may set; `None` leaves the lower layer's value.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    /// Output family of a detector: `yolox`, `yolo` or `detr`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub family: Option<String>,
+    /// Input width and height, needed when the model's input size is dynamic.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub input_size: Option<[u32; 2]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resize: Option<ResizeKind>,
+    /// Letterbox fill value, 0–255.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pad: Option<u8>,
+    /// Shorter side before the centre crop.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shorter: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channels: Option<Channels>,
+    /// Pixel values 0–255 are multiplied by this (1/255 for 0–1 input).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scale: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mean: Option<[f32; 3]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub std: Option<[f32; 3]>,
+    /// Class names in the order of the model's class scores.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub labels: Option<Vec<String>>,
+    /// The output holding the embedding (embedders with several outputs).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output: Option<String>,
+}
+
+impl ModelConfig {
+    /// Reads a config file (a sidecar `NAME.json` or `--model-config`).
+    pub fn read(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        serde_json::from_str(&text).map_err(|e| Error::Model {
+            path: path.to_path_buf(),
+            message: format!(
+                "not a valid model config ({e}); keys: family, input_size, resize, pad, shorter, channels, scale, mean, std, labels, output"
+            ),
+        })
+    }
+
+    /// `self` with every field `over` sets replaced.
+    pub fn overlay(mut self, over: &ModelConfig) -> Self {
+        macro_rules! take {
+            ($($f:ident),*) => { $( if over.$f.is_some() { self.$f = over.$f.clone(); } )* };
+        }
+        take!(
+            family, input_size, resize, pad, shorter, channels, scale, mean, std, labels, output
+        );
+        self
+    }
+
+    /// The layer a Hugging Face repo's `config.json` and `preprocessor_config.json` give.
+    pub fn from_hf(config: Option<&serde_json::Value>, pre: Option<&serde_json::Value>) -> Self {
+        let mut c = ModelConfig::default();
+        if let Some(map) = config
+            .and_then(|v| v.get("id2label"))
+            .and_then(|v| v.as_object())
+        {
+            let ids: BTreeMap<usize, String> = map
+                .iter()
+                .filter_map(|(k, v)| Some((k.parse().ok()?, v.as_str()?.to_string())))
+                .collect();
+            if let Some(&max) = ids.keys().next_back() {
+                c.labels = Some(
+                    (0..=max)
+                        .map(|i| ids.get(&i).cloned().unwrap_or_default())
+                        .collect(),
+                );
+            }
+        }
+        let Some(p) = pre else { return c };
+        let num = |v: &serde_json::Value| v.as_f64().map(|x| x as u32);
+        // `size` is an int, {"shortest_edge": n} or {"height": h, "width": w}.
+        let size = p.get("size");
+        let shortest = size
+            .and_then(|s| s.get("shortest_edge").and_then(num).or_else(|| num(s)))
+            .filter(|_| size.is_some_and(|s| s.get("longest_edge").is_none()));
+        let hw = size.and_then(|s| Some([num(s.get("width")?)?, num(s.get("height")?)?]));
+        let crop = p.get("crop_size").and_then(|s| {
+            num(s)
+                .map(|n| [n, n])
+                .or_else(|| Some([num(s.get("width")?)?, num(s.get("height")?)?]))
+        });
+        let do_crop = p
+            .get("do_center_crop")
+            .and_then(|v| v.as_bool())
+            .unwrap_or(crop.is_some());
+        if let (Some(shorter), Some(crop), true) = (shortest, crop, do_crop) {
+            c.resize = Some(ResizeKind::ShorterSideCrop);
+            c.shorter = Some(shorter);
+            c.input_size = Some(crop);
+        } else if let Some(hw) = hw {
+            c.resize = Some(ResizeKind::Stretch);
+            c.input_size = Some(hw);
+        }
+        c.channels = Some(Channels::Rgb);
+        let rescale = p
+            .get("do_rescale")
+            .and_then(|v| v.as_bool())
+            .unwrap_or(true);
+        c.scale = Some(if rescale {
+            p.get("rescale_factor")
+                .and_then(|v| v.as_f64())
+                .unwrap_or(1.0 / 255.0) as f32
+        } else {
+            1.0
+        });
+        let triple = |k: &str| -> Option<[f32; 3]> {
+            let a = p.get(k)?.as_array()?;
+            (a.len() == 3).then(|| {
+                [
+                    a[0].as_f64().unwrap_or(0.0) as f32,
+                    a[1].as_f64().unwrap_or(0.0) as f32,
+                    a[2].as_f64().unwrap_or(0.0) as f32,
+                ]
+            })
+        };
+        if p.get("do_normalize").and_then(|v| v.as_bool()) != Some(false) {
+            c.mean = triple("image_mean");
+            c.std = triple("image_std");
+        }
+        c
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn clip_preprocessor_config_gives_shorter_side_crop() {
+        let pre = json!({"crop_size": 224, "do_center_crop": true, "do_normalize": true,
+            "do_resize": true, "image_mean": [0.48145466, 0.4578275, 0.40821073],
+            "image_std": [0.26862954, 0.26130258, 0.27577711], "resample": 3, "size": 224});
+        let c = ModelConfig::from_hf(None, Some(&pre));
+        assert_eq!(c.resize, Some(ResizeKind::ShorterSideCrop));
+        assert_eq!(c.shorter, Some(224));
+        assert_eq!(c.input_size, Some([224, 224]));
+        assert_eq!(c.mean, Some([0.48145466, 0.4578275, 0.40821073]));
+        assert!((c.scale.unwrap() - 1.0 / 255.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn id2label_fills_gaps_and_overlay_keeps_unset_fields() {
+        let cfg = json!({"id2label": {"0": "N/A", "1": "person", "3": "car"}});
+        let pre = json!({"size": {"height": 800, "width": 800}, "do_normalize": false});
+        let c = ModelConfig::from_hf(Some(&cfg), Some(&pre));
+        assert_eq!(c.labels.as_deref().unwrap(), ["N/A", "person", "", "car"]);
+        assert_eq!(c.resize, Some(ResizeKind::Stretch));
+        assert_eq!(c.input_size, Some([800, 800]));
+        assert_eq!(c.mean, None);
+        let over = ModelConfig {
+            pad: Some(0),
+            labels: Some(vec!["a".into()]),
+            ..Default::default()
+        };
+        let m = c.clone().overlay(&over);
+        assert_eq!(m.labels.as_deref().unwrap(), ["a"]);
+        assert_eq!(m.pad, Some(0));
+        assert_eq!(m.input_size, c.input_size);
+    }
+}
