@@ -27,6 +27,10 @@ pub enum FrameStatus {
     Noisy,
     Blurry,
     Duplicate,
+    /// No box left after the label filters, with --drop-empty.
+    Empty,
+    /// The frame's file was gone when a later stage looked for it.
+    Missing,
 }
 
 impl FrameStatus {
@@ -38,6 +42,8 @@ impl FrameStatus {
             FrameStatus::Noisy => "noisy",
             FrameStatus::Blurry => "blurry",
             FrameStatus::Duplicate => "duplicate",
+            FrameStatus::Empty => "empty",
+            FrameStatus::Missing => "missing",
         }
     }
 

@@ -7,6 +7,7 @@ mod extract_bad_input;
 mod extract_formats;
 mod extract_output;
 mod extract_quality;
+mod label;
 mod models_download;
 mod models_spec;
 mod runtime_models;

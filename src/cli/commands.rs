@@ -83,6 +83,51 @@ pub fn run(cli: Cli) -> crate::Result<i32> {
             }
             Ok(crate::EXIT_OK)
         }
+        Command::Label(args) => {
+            let cfg = args.to_config()?;
+            let summary = crate::detect::label::label(&cfg, Progress::new(args.quiet))?;
+            for w in &summary.warnings {
+                eprintln!("framelabel: warning: {w}");
+            }
+            if args.json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&summary).expect("summary serialises")
+                );
+            } else if !args.quiet {
+                let classes: Vec<String> = summary
+                    .per_class
+                    .iter()
+                    .map(|(k, v)| format!("{k} {v}"))
+                    .collect();
+                eprintln!(
+                    "{} images, {} boxes ({} before filters), {} without boxes{}, {} missing, {:.1} frames/s{}",
+                    summary.images,
+                    summary.annotations,
+                    summary.predictions,
+                    summary.empty_images,
+                    if cfg.filters.drop_empty {
+                        " (dropped)"
+                    } else {
+                        ""
+                    },
+                    summary.missing,
+                    summary.frames_per_s,
+                    if classes.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {}", classes.join(", "))
+                    }
+                );
+                eprintln!(
+                    "COCO in {}",
+                    cfg.dir
+                        .join(crate::detect::label::ANNOTATIONS_FILE)
+                        .display()
+                );
+            }
+            Ok(crate::EXIT_OK)
+        }
         Command::Models(ModelsCommand::Info(args)) => model_info(&args),
         Command::Models(ModelsCommand::Fetch { names, offline }) => {
             let cache = crate::models::cache_dir();

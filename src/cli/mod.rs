@@ -35,6 +35,8 @@ pub struct Cli {
 pub enum Command {
     /// Decode videos, sample frames, reject bad ones, write JPEGs and frames.jsonl.
     Extract(Box<ExtractArgs>),
+    /// Run a COCO-pretrained detector over the kept frames of an output folder and write COCO JSON.
+    Label(Box<LabelArgs>),
     /// List the built-in models or download them for offline use.
     #[command(subcommand)]
     Models(ModelsCommand),
@@ -84,6 +86,182 @@ pub struct ModelInfoArgs {
     /// Print the description as JSON on stdout.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct LabelArgs {
+    /// An output folder made by `framelabel extract`.
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+    /// Detector: a built-in name (see `framelabel models list`), a local .onnx file, or
+    /// hf:OWNER/REPO[/PATH.onnx][@REVISION] (the original tool's --model_type).
+    #[arg(long, value_name = "SPEC", default_value = "yolox-s")]
+    pub detector: String,
+    /// Detector output family when it cannot be recognised from the output shapes.
+    #[arg(long, value_name = "yolox|yolo|detr")]
+    pub family: Option<String>,
+    /// Minimum detection score (original --model_confidence).
+    #[arg(
+        long,
+        value_name = "C",
+        default_value_t = 0.3,
+        allow_negative_numbers = true
+    )]
+    pub confidence: f64,
+    /// IoU above which NMS drops the lower-scoring box of the same class.
+    #[arg(
+        long,
+        value_name = "F",
+        default_value_t = 0.45,
+        allow_negative_numbers = true
+    )]
+    pub nms_iou: f64,
+    /// At most N boxes per image.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 300,
+        allow_negative_numbers = true
+    )]
+    pub max_detections: i64,
+    /// Frames per inference call when the model's batch axis is dynamic (original --batch_size).
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 8,
+        allow_negative_numbers = true
+    )]
+    pub batch_size: i64,
+
+    /// Keep only these classes, comma-separated (original --classes_of_interest).
+    #[arg(
+        long,
+        value_name = "NAMES",
+        value_delimiter = ',',
+        help_heading = "Filters"
+    )]
+    pub classes: Option<Vec<String>>,
+    /// Drop boxes smaller than A: a fraction of the image area (0.001), or pixels with px (400px).
+    #[arg(
+        long,
+        value_name = "A",
+        allow_hyphen_values = true,
+        help_heading = "Filters"
+    )]
+    pub min_box_area: Option<String>,
+    /// Drop boxes larger than A: a fraction of the image area (0.5), or pixels with px.
+    #[arg(
+        long,
+        value_name = "A",
+        allow_hyphen_values = true,
+        help_heading = "Filters"
+    )]
+    pub max_box_area: Option<String>,
+    /// Move frames left with no box out of the dataset, to rejected/empty/ (the original's
+    /// behaviour; by default they stay as negatives).
+    #[arg(long, help_heading = "Filters")]
+    pub drop_empty: bool,
+    /// Re-apply the filters to predictions.json without running the detector.
+    #[arg(long, help_heading = "Filters")]
+    pub refilter: bool,
+
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// No progress bar and no summary lines (errors and warnings still go to stderr).
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Print the run summary as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Parses a box-area bound: a fraction in (0, 1] or pixels with a `px` suffix.
+pub fn parse_area(option: &str, s: &str) -> Result<crate::detect::label::Area> {
+    use crate::detect::label::Area;
+    let bad = || {
+        Error::usage(
+            option,
+            format!(
+                "'{s}' is not an area: use a fraction of the image area such as 0.001, or pixels such as 400px"
+            ),
+        )
+    };
+    if let Some(px) = s.trim().strip_suffix("px") {
+        let v: f64 = px.trim().parse().map_err(|_| bad())?;
+        return (v.is_finite() && v >= 0.0)
+            .then_some(Area::Pixels(v))
+            .ok_or_else(bad);
+    }
+    let v: f64 = s.trim().parse().map_err(|_| bad())?;
+    (v.is_finite() && (0.0..=1.0).contains(&v))
+        .then_some(Area::Fraction(v))
+        .ok_or_else(bad)
+}
+
+impl LabelArgs {
+    pub fn to_config(&self) -> Result<crate::detect::label::LabelConfig> {
+        let family = self
+            .family
+            .as_deref()
+            .map(str::parse)
+            .transpose()
+            .map_err(|m| Error::usage("--family", m))?;
+        let confidence = unit_interval("--confidence", self.confidence)?;
+        let nms_iou = unit_interval("--nms-iou", self.nms_iou)?;
+        if self.max_detections < 1 {
+            return Err(Error::usage("--max-detections", "must be at least 1"));
+        }
+        if self.batch_size < 1 {
+            return Err(Error::usage("--batch-size", "must be at least 1"));
+        }
+        let min_area = self
+            .min_box_area
+            .as_deref()
+            .map(|s| parse_area("--min-box-area", s))
+            .transpose()?;
+        let max_area = self
+            .max_box_area
+            .as_deref()
+            .map(|s| parse_area("--max-box-area", s))
+            .transpose()?;
+        if !self.dir.is_dir() {
+            return Err(Error::usage(
+                "DIR",
+                format!(
+                    "{}: no such folder; give the --out folder of `framelabel extract`",
+                    self.dir.display()
+                ),
+            ));
+        }
+        let classes = self.classes.as_ref().map(|v| {
+            v.iter()
+                .map(|c| c.trim().to_string())
+                .filter(|c| !c.is_empty())
+                .collect::<Vec<_>>()
+        });
+        if classes.as_ref().is_some_and(|c| c.is_empty()) {
+            return Err(Error::usage("--classes", "no class names given"));
+        }
+        Ok(crate::detect::label::LabelConfig {
+            dir: self.dir.clone(),
+            detector: self.detector.clone(),
+            family,
+            resolve: self.model.resolve_options(),
+            device: self.model.device,
+            threads: self.model.threads()?,
+            batch_size: self.batch_size as usize,
+            confidence: confidence as f32,
+            nms_iou: nms_iou as f32,
+            max_detections: self.max_detections as usize,
+            filters: crate::detect::label::Filters {
+                classes,
+                min_area,
+                max_area,
+                drop_empty: self.drop_empty,
+            },
+            refilter: self.refilter,
+        })
+    }
 }
 
 /// Options of every command that runs a model.

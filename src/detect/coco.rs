@@ -2,6 +2,51 @@
 //! supercategories. Detectors trained on COCO output 80 scores in this order; datasets written for
 //! COCO tools must use these ids, not 0–79, or they silently disagree with every COCO-trained model.
 
+use serde::{Deserialize, Serialize};
+
+/// A category as COCO files write it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CocoCategory {
+    pub id: u32,
+    pub name: String,
+    pub supercategory: String,
+}
+
+/// The COCO category of each class index of a detector's label list; `None` for placeholder names
+/// ("N/A", "") that some exports keep to align ids. COCO-80 in model order gets the official ids;
+/// a list indexed by COCO id (DETR exports: `id2label` 0–90 with "N/A" gaps) keeps its indexes as
+/// ids; any other list is numbered from 1.
+pub fn categories(labels: &[String]) -> Vec<Option<CocoCategory>> {
+    let official = |name: &str| COCO80.iter().find(|c| c.name == name);
+    let is_coco80 = labels.len() == 80 && labels.iter().zip(&COCO80).all(|(l, c)| l == c.name);
+    let by_coco_id = labels.len() > 80
+        && COCO80
+            .iter()
+            .all(|c| labels.get(c.id as usize).is_some_and(|l| l == c.name));
+    labels
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            if l.is_empty() || l == "N/A" {
+                return None;
+            }
+            let id = if is_coco80 {
+                COCO80[i].id
+            } else if by_coco_id {
+                i as u32
+            } else {
+                i as u32 + 1
+            };
+            let supercategory = official(l).map_or("object", |c| c.supercategory);
+            Some(CocoCategory {
+                id,
+                name: l.clone(),
+                supercategory: supercategory.into(),
+            })
+        })
+        .collect()
+}
+
 /// One COCO category.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Category {
@@ -424,5 +469,25 @@ mod tests {
         assert_eq!((COCO80[0].id, COCO80[79].id), (1, 90));
         let names: std::collections::HashSet<_> = COCO80.iter().map(|c| c.name).collect();
         assert_eq!(names.len(), 80);
+    }
+
+    #[test]
+    fn category_ids_follow_the_label_list_convention() {
+        let coco80: Vec<String> = COCO80.iter().map(|c| c.name.to_string()).collect();
+        let c = categories(&coco80);
+        assert_eq!(c[0].as_ref().unwrap().id, 1);
+        assert_eq!(c[79].as_ref().unwrap().id, 90);
+        assert_eq!(c[79].as_ref().unwrap().supercategory, "indoor");
+        let mut by_id = vec!["N/A".to_string(); 91];
+        for k in &COCO80 {
+            by_id[k.id as usize] = k.name.into();
+        }
+        let c = categories(&by_id);
+        assert!(c[0].is_none() && c[12].is_none());
+        assert_eq!(c[90].as_ref().unwrap().name, "toothbrush");
+        assert_eq!(c[90].as_ref().unwrap().id, 90);
+        let own = categories(&["crack".into(), "dent".into()]);
+        assert_eq!(own[1].as_ref().unwrap().id, 2);
+        assert_eq!(own[1].as_ref().unwrap().supercategory, "object");
     }
 }

@@ -6,6 +6,8 @@
 //! any frame is read — never discovered as garbage boxes after an hour of inference.
 
 pub mod coco;
+pub mod decode;
+pub mod label;
 
 use serde::Serialize;
 
@@ -181,6 +183,8 @@ pub fn recognise(
 pub struct DetectorSetup {
     pub family: Family,
     pub head: Head,
+    /// The output names the head reads (rows; or logits then boxes).
+    pub outputs: Vec<String>,
     /// Class names in score order.
     pub labels: Vec<String>,
     pub preprocess: Preprocess,
@@ -249,9 +253,15 @@ impl DetectorSetup {
         let preprocess = base
             .with_config(&resolved.config, model.input_size())
             .map_err(err)?;
+        let name = |i: usize| model.outputs()[i].name.clone();
+        let outputs = match head {
+            Head::Rows { output, .. } => vec![name(output)],
+            Head::Queries { logits, boxes, .. } => vec![name(logits), name(boxes)],
+        };
         Ok(DetectorSetup {
             family,
             head,
+            outputs,
             labels,
             preprocess,
         })

@@ -51,7 +51,7 @@ pub struct ExtractConfig {
     pub force: bool,
 }
 
-fn serialize_display<S: serde::Serializer, T: std::fmt::Display>(
+pub(crate) fn serialize_display<S: serde::Serializer, T: std::fmt::Display>(
     v: &T,
     s: S,
 ) -> Result<S::Ok, S::Error> {

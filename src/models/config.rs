@@ -10,7 +10,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::runtime::preprocess::Channels;
+use crate::runtime::preprocess::{Channels, Resample};
 
 /// How pictures are fitted to the input, by name (the config file spelling).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,6 +45,9 @@ pub struct ModelConfig {
     pub shorter: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub channels: Option<Channels>,
+    /// `linear` (OpenCV INTER_LINEAR), `antialiased` (PIL bilinear) or `bicubic` (PIL bicubic).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resample: Option<Resample>,
     /// Pixel values 0–255 are multiplied by this (1/255 for 0–1 input).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scale: Option<f32>,
@@ -67,7 +70,7 @@ impl ModelConfig {
         serde_json::from_str(&text).map_err(|e| Error::Model {
             path: path.to_path_buf(),
             message: format!(
-                "not a valid model config ({e}); keys: family, input_size, resize, pad, shorter, channels, scale, mean, std, labels, output"
+                "not a valid model config ({e}); keys: family, input_size, resize, pad, shorter, channels, resample, scale, mean, std, labels, output"
             ),
         })
     }
@@ -128,6 +131,11 @@ impl ModelConfig {
             c.input_size = Some(hw);
         }
         c.channels = Some(Channels::Rgb);
+        // PIL's resample codes: 2 bilinear, 3 bicubic.
+        c.resample = Some(match p.get("resample").and_then(|v| v.as_u64()) {
+            Some(3) => Resample::Bicubic,
+            _ => Resample::Antialiased,
+        });
         let rescale = p
             .get("do_rescale")
             .and_then(|v| v.as_bool())

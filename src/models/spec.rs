@@ -10,7 +10,7 @@ use super::config::{ModelConfig, ResizeKind};
 use super::hub::HubSpec;
 use super::{BUILTIN, BuiltinModel, Task};
 use crate::error::{Error, Result};
-use crate::runtime::preprocess::Channels;
+use crate::runtime::preprocess::{Channels, Resample};
 
 /// A parsed model spec.
 #[derive(Debug, Clone)]
@@ -145,6 +145,7 @@ fn builtin_config(b: &BuiltinModel) -> ModelConfig {
             shorter: Some(b.input),
             input_size: Some([b.input, b.input]),
             channels: Some(Channels::Rgb),
+            resample: Some(Resample::Bicubic),
             scale: Some(1.0 / 255.0),
             mean: Some([0.481_454_66, 0.457_827_5, 0.408_210_73]),
             std: Some([0.268_629_54, 0.261_302_6, 0.275_777_1]),

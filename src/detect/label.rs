@@ -1,0 +1,628 @@
+//! `framelabel label`: the detector over the kept frames of an output folder, written as COCO.
+//!
+//! Every detection above the confidence threshold is kept in `predictions.json` before any class or
+//! size filter, so changing the filters (`--refilter`) costs seconds, not another pass of the model.
+//! JPEG reading and pre-processing run on worker threads while the model runs, so on a CPU the stage
+//! costs little more than inference itself.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use fast_image_resize::Resizer;
+use serde::{Deserialize, Serialize};
+
+use super::coco::{self, CocoCategory};
+use super::decode::{DecodeParams, Detection, decode};
+use super::{DetectorSetup, Family};
+use crate::dataset::{Dataset, FrameStatus, write_atomic, write_json_atomic};
+use crate::error::{Error, Result};
+use crate::models::spec::{ModelSpec, ResolveOptions, ResolvedModel, resolve};
+use crate::progress::Progress;
+use crate::runtime::preprocess::Transform;
+use crate::runtime::{Device, Runtime};
+
+pub const ANNOTATIONS_FILE: &str = "annotations.json";
+pub const PREDICTIONS_FILE: &str = "predictions.json";
+
+/// A box-area bound: a fraction of the image area, or pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Area {
+    Fraction(f64),
+    Pixels(f64),
+}
+
+impl Area {
+    fn pixels(self, image_area: f64) -> f64 {
+        match self {
+            Area::Fraction(f) => f * image_area,
+            Area::Pixels(p) => p,
+        }
+    }
+}
+
+/// Which detections become annotations.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Filters {
+    /// Class names to keep (all when `None`).
+    pub classes: Option<Vec<String>>,
+    pub min_area: Option<Area>,
+    pub max_area: Option<Area>,
+    /// Frames left without boxes leave the dataset (to `rejected/empty/`).
+    pub drop_empty: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LabelConfig {
+    pub dir: PathBuf,
+    pub detector: String,
+    pub family: Option<Family>,
+    #[serde(skip)]
+    pub resolve: ResolveOptions,
+    #[serde(serialize_with = "crate::extract::serialize_display")]
+    pub device: Device,
+    pub threads: usize,
+    pub batch_size: usize,
+    pub confidence: f32,
+    pub nms_iou: f32,
+    pub max_detections: usize,
+    pub filters: Filters,
+    /// Re-apply the filters to `predictions.json` without running the model.
+    pub refilter: bool,
+}
+
+/// The model as `run.json` records it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ModelRecord {
+    pub spec: String,
+    pub file: PathBuf,
+    pub sha256: String,
+    pub device: String,
+    pub family: String,
+    pub config_files: Vec<String>,
+}
+
+/// What a label run did; also the `label` entry of `run.json` and the `--json` output.
+#[derive(Debug, Clone, Serialize)]
+pub struct LabelSummary {
+    pub detector: Option<ModelRecord>,
+    pub parameters: LabelConfig,
+    /// Frames labelled (kept frames found on disk).
+    pub images: u64,
+    /// Frames whose file was missing: skipped.
+    pub missing: u64,
+    /// Detections above the confidence threshold (predictions.json).
+    pub predictions: u64,
+    /// Detections that passed the filters (annotations.json).
+    pub annotations: u64,
+    /// Images with no annotation after the filters.
+    pub empty_images: u64,
+    /// Images moved out of the dataset by --drop-empty.
+    pub dropped: u64,
+    pub per_class: BTreeMap<String, u64>,
+    pub elapsed_s: f64,
+    pub frames_per_s: f64,
+    #[serde(skip)]
+    pub warnings: Vec<String>,
+}
+
+/// One image to label, in frames.jsonl order.
+struct Item {
+    record: usize,
+    id: u64,
+    path: PathBuf,
+}
+
+/// The result for one image.
+#[derive(Default, Clone)]
+struct Labelled {
+    size: Option<(u32, u32)>,
+    detections: Vec<Detection>,
+}
+
+/// Runs the stage on `cfg.dir`.
+pub fn label(cfg: &LabelConfig, progress: Progress) -> Result<LabelSummary> {
+    let started = Instant::now();
+    let dataset = Dataset::new(&cfg.dir);
+    if !dataset.frames_path().is_file() {
+        return Err(Error::output(
+            &cfg.dir,
+            "has no frames.jsonl: not a framelabel output folder; run `framelabel extract VIDEO --out DIR` first",
+        ));
+    }
+    let mut records = dataset.read_frames()?;
+    // Everything in the dataset, including frames an earlier --drop-empty set aside.
+    let items: Vec<Item> = records
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| matches!(r.status, FrameStatus::Kept | FrameStatus::Empty))
+        .filter_map(|(i, r)| Some((i, dataset.root().join(r.file.as_ref()?))))
+        .enumerate()
+        .map(|(n, (record, path))| Item {
+            record,
+            id: n as u64 + 1,
+            path,
+        })
+        .collect();
+    let mut warnings = Vec::new();
+    let (categories, labels, results, detector) = if cfg.refilter {
+        let p = read_previous(&dataset, &items)?;
+        (p.categories, p.labels, p.results, None)
+    } else {
+        let spec = ModelSpec::parse("--detector", &cfg.detector)?;
+        let resolved = resolve(&cfg.detector, &spec, &cfg.resolve)?;
+        let rt = Runtime::get()?;
+        let mut model = rt.load_model_on(&resolved.file, cfg.threads, cfg.device)?;
+        let setup = DetectorSetup::new(&resolved, &model, cfg.family)?;
+        let record = model_record(&resolved, &setup, model.device());
+        let cats = coco::categories(&setup.labels);
+        let results = infer(cfg, &setup, &mut model, &items, progress)?;
+        (cats, setup.labels.clone(), results, Some(record))
+    };
+    let class_filter = class_filter(&cfg.filters, &labels)?;
+
+    let mut summary = LabelSummary {
+        detector,
+        parameters: cfg.clone(),
+        images: 0,
+        missing: 0,
+        predictions: 0,
+        annotations: 0,
+        empty_images: 0,
+        dropped: 0,
+        per_class: BTreeMap::new(),
+        elapsed_s: 0.0,
+        frames_per_s: 0.0,
+        warnings: Vec::new(),
+    };
+    let mut images = Vec::new();
+    let mut annotations = Vec::new();
+    let mut predictions = Vec::new();
+    let mut moves = Vec::new();
+    for (item, res) in items.iter().zip(&results) {
+        let rec = &mut records[item.record];
+        let Some((w, h)) = res.size else {
+            summary.missing += 1;
+            warnings.push(format!(
+                "{}: frame file missing or unreadable; skipped",
+                item.path.display()
+            ));
+            rec.status = FrameStatus::Missing;
+            rec.extra.remove("detections");
+            rec.extra.remove("image_id");
+            continue;
+        };
+        summary.images += 1;
+        let image_area = w as f64 * h as f64;
+        let mut count = 0u64;
+        for d in &res.detections {
+            let Some(cat) = categories[d.class].as_ref() else {
+                continue; // a class the detector's label list marks as unused ("N/A")
+            };
+            let bbox = [
+                round2(d.x0),
+                round2(d.y0),
+                round2(d.width()),
+                round2(d.height()),
+            ];
+            let score = (d.score as f64 * 1e5).round() / 1e5;
+            predictions.push(Prediction {
+                image_id: item.id,
+                category_id: cat.id,
+                bbox,
+                score,
+            });
+            let area = bbox[2] * bbox[3];
+            let ok = class_filter.as_ref().is_none_or(|k| k[d.class])
+                && cfg
+                    .filters
+                    .min_area
+                    .is_none_or(|a| area >= a.pixels(image_area))
+                && cfg
+                    .filters
+                    .max_area
+                    .is_none_or(|a| area <= a.pixels(image_area));
+            if ok {
+                count += 1;
+                *summary.per_class.entry(cat.name.clone()).or_default() += 1;
+                annotations.push(Annotation {
+                    id: annotations.len() as u64 + 1,
+                    image_id: item.id,
+                    category_id: cat.id,
+                    bbox,
+                    area: (area * 100.0).round() / 100.0,
+                    iscrowd: 0,
+                    score,
+                });
+            }
+        }
+        summary.predictions += res.detections.len() as u64;
+        summary.annotations += count;
+        summary.empty_images += (count == 0) as u64;
+        let drop = count == 0 && cfg.filters.drop_empty;
+        let want = if drop {
+            FrameStatus::Empty
+        } else {
+            FrameStatus::Kept
+        };
+        let name = item
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if rec.status != want {
+            let to = if drop {
+                dataset.rejected_dir(FrameStatus::Empty).join(&name)
+            } else {
+                dataset.images_dir().join(&name)
+            };
+            rec.file = Some(
+                to.strip_prefix(dataset.root())
+                    .unwrap_or(&to)
+                    .to_string_lossy()
+                    .into_owned(),
+            );
+            moves.push((item.path.clone(), to));
+            rec.status = want;
+        }
+        summary.dropped += drop as u64;
+        rec.extra.insert("image_id".into(), item.id.into());
+        rec.extra.insert("detections".into(), count.into());
+        if !drop {
+            images.push(CocoImage {
+                id: item.id,
+                file_name: name,
+                width: w,
+                height: h,
+                video: rec.video.clone(),
+                frame: rec.frame,
+                pts: rec.pts,
+            });
+        }
+    }
+    let dropped_ids: std::collections::HashSet<u64> = items
+        .iter()
+        .filter(|i| records[i.record].status == FrameStatus::Empty)
+        .map(|i| i.id)
+        .collect();
+    annotations.retain(|a| !dropped_ids.contains(&a.image_id));
+
+    // Predictions first (the expensive result), then the dataset, then the files and records.
+    write_json_atomic(&dataset.root().join(PREDICTIONS_FILE), &predictions)?;
+    let info = serde_json::json!({
+        "description": "pseudo labels by framelabel: a first draft for review",
+        "version": env!("CARGO_PKG_VERSION"),
+        "date_created": humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+        "tool": format!("framelabel {}", env!("CARGO_PKG_VERSION")),
+        "detector": summary.detector.as_ref().map(|d| d.spec.clone()).or_else(|| previous_detector(&dataset)),
+    });
+    let coco = Coco {
+        info,
+        licenses: Vec::new(),
+        images,
+        annotations,
+        categories: categories.iter().flatten().cloned().collect(),
+    };
+    write_json_atomic(&dataset.root().join(ANNOTATIONS_FILE), &coco)?;
+    for (from, to) in &moves {
+        if let Some(dir) = to.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        }
+        std::fs::rename(from, to).map_err(|e| Error::io(from, e))?;
+    }
+    let mut text = String::new();
+    for r in &records {
+        text.push_str(&serde_json::to_string(r).expect("records serialise"));
+        text.push('\n');
+    }
+    write_atomic(&dataset.frames_path(), text.as_bytes())?;
+
+    summary.elapsed_s = started.elapsed().as_secs_f64();
+    summary.frames_per_s = summary.images as f64 / summary.elapsed_s.max(1e-9);
+    if cfg.refilter {
+        // Keep the detector record of the run that made the predictions.
+        summary.detector = previous_record(&dataset);
+    }
+    update_run_json(&dataset, &summary)?;
+    summary.warnings = warnings;
+    Ok(summary)
+}
+
+fn round2(x: f32) -> f64 {
+    (x as f64 * 100.0).round() / 100.0
+}
+
+fn model_record(r: &ResolvedModel, s: &DetectorSetup, device: Device) -> ModelRecord {
+    ModelRecord {
+        spec: r.spec.clone(),
+        file: r.file.clone(),
+        sha256: r.sha256.clone(),
+        device: device.to_string(),
+        family: format!("{:?}", s.family).to_lowercase(),
+        config_files: r.config_files.clone(),
+    }
+}
+
+/// Per-class keep flags for `--classes`, checking every name against the detector's labels.
+fn class_filter(f: &Filters, labels: &[String]) -> Result<Option<Vec<bool>>> {
+    let Some(names) = &f.classes else {
+        return Ok(None);
+    };
+    let mut keep = vec![false; labels.len()];
+    for n in names {
+        let Some(i) = labels.iter().position(|l| l.eq_ignore_ascii_case(n.trim())) else {
+            let valid: Vec<&str> = labels
+                .iter()
+                .filter(|l| !l.is_empty() && *l != "N/A")
+                .map(String::as_str)
+                .collect();
+            return Err(Error::usage(
+                "--classes",
+                format!(
+                    "'{n}' is not a class of this detector; valid: {}",
+                    valid.join(", ")
+                ),
+            ));
+        };
+        keep[i] = true;
+    }
+    Ok(Some(keep))
+}
+
+/// A prepared picture on its way to the model.
+struct Prepared {
+    index: usize,
+    tensor: Vec<f32>,
+    transform: Transform,
+    size: (u32, u32),
+}
+
+/// Runs the detector over every item: workers read and prepare pictures while this thread runs the
+/// model on batches and decodes the outputs.
+fn infer(
+    cfg: &LabelConfig,
+    setup: &DetectorSetup,
+    model: &mut crate::runtime::Model,
+    items: &[Item],
+    progress: Progress,
+) -> Result<Vec<Labelled>> {
+    let mut results = vec![Labelled::default(); items.len()];
+    if items.is_empty() {
+        return Ok(results);
+    }
+    let batch = if model.dynamic_batch() {
+        cfg.batch_size.max(1)
+    } else {
+        1
+    };
+    let (iw, ih) = setup.preprocess.size;
+    let params = DecodeParams {
+        confidence: cfg.confidence,
+        nms_iou: cfg.nms_iou,
+        max_detections: cfg.max_detections,
+    };
+    let bar = progress.video("label", Some(items.len() as u64));
+    let workers = (cfg.threads / 2).clamp(1, 4);
+    let (job_tx, job_rx) = crossbeam_channel::bounded::<usize>(items.len());
+    for i in 0..items.len() {
+        job_tx.send(i).expect("the receiver is alive");
+    }
+    drop(job_tx);
+    let (prep_tx, prep_rx) = crossbeam_channel::bounded::<Option<Prepared>>(2 * batch + 2);
+    let (missing_tx, missing_rx) = crossbeam_channel::unbounded::<usize>();
+    std::thread::scope(|s| -> Result<()> {
+        // Owned here so that an early error return drops it and unblocks the workers.
+        let prep_rx = prep_rx;
+        for _ in 0..workers {
+            let (job_rx, prep_tx, missing_tx) =
+                (job_rx.clone(), prep_tx.clone(), missing_tx.clone());
+            let pre = setup.preprocess;
+            s.spawn(move || {
+                let mut resizer = Resizer::new();
+                for index in job_rx {
+                    let Some((rgb, w, h)) = read_rgb(&items[index].path) else {
+                        let _ = missing_tx.send(index);
+                        let _ = prep_tx.send(None);
+                        continue;
+                    };
+                    let mut tensor = Vec::with_capacity((iw * ih * 3) as usize);
+                    let transform = pre.apply(&mut resizer, &rgb, w, h, &mut tensor);
+                    let p = Prepared {
+                        index,
+                        tensor,
+                        transform,
+                        size: (w, h),
+                    };
+                    if prep_tx.send(Some(p)).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        drop(prep_tx);
+        drop(missing_tx);
+        let mut pending: Vec<Prepared> = Vec::with_capacity(batch);
+        let mut input = Vec::new();
+        let mut run = |pending: &mut Vec<Prepared>| -> Result<()> {
+            if pending.is_empty() {
+                return Ok(());
+            }
+            input.clear();
+            for p in pending.iter() {
+                input.extend_from_slice(&p.tensor);
+            }
+            let outputs = model.run(&input, pending.len(), ih as usize, iw as usize)?;
+            for (b, p) in pending.drain(..).enumerate() {
+                let dets = decode(setup, &outputs, b, &p.transform, p.size, &params);
+                results[p.index] = Labelled {
+                    size: Some(p.size),
+                    detections: dets,
+                };
+                bar.inc(1);
+            }
+            Ok(())
+        };
+        for p in prep_rx.iter() {
+            match p {
+                Some(p) => {
+                    pending.push(p);
+                    if pending.len() == batch {
+                        run(&mut pending)?;
+                    }
+                }
+                None => bar.inc(1),
+            }
+        }
+        run(&mut pending)
+    })?;
+    bar.finish_and_clear();
+    for i in missing_rx.try_iter() {
+        results[i] = Labelled::default();
+    }
+    Ok(results)
+}
+
+/// Reads a JPEG as packed RGB; `None` when it is missing or unreadable.
+fn read_rgb(path: &Path) -> Option<(Vec<u8>, u32, u32)> {
+    let bytes = std::fs::read(path).ok()?;
+    let img = turbojpeg::decompress(&bytes, turbojpeg::PixelFormat::RGB).ok()?;
+    Some((img.pixels, img.width as u32, img.height as u32))
+}
+
+/// What `--refilter` starts from.
+struct Previous {
+    categories: Vec<Option<CocoCategory>>,
+    labels: Vec<String>,
+    results: Vec<Labelled>,
+}
+
+/// For `--refilter`: the categories and predictions of the last run, back as detections per item.
+fn read_previous(dataset: &Dataset, items: &[Item]) -> Result<Previous> {
+    let need = |name: &str| -> Result<serde_json::Value> {
+        let p = dataset.root().join(name);
+        let text = std::fs::read_to_string(&p).map_err(|_| {
+            Error::usage(
+                "--refilter",
+                format!(
+                    "{} is missing: run `framelabel label` without --refilter first",
+                    p.display()
+                ),
+            )
+        })?;
+        serde_json::from_str(&text).map_err(|e| {
+            Error::output(
+                &p,
+                format!("not valid JSON ({e}); label again without --refilter"),
+            )
+        })
+    };
+    let coco: serde_json::Value = need(ANNOTATIONS_FILE)?;
+    let preds: Vec<Prediction> = serde_json::from_value(need(PREDICTIONS_FILE)?).map_err(|e| {
+        Error::output(
+            dataset.root().join(PREDICTIONS_FILE),
+            format!("not a COCO results list ({e})"),
+        )
+    })?;
+    let cats: Vec<CocoCategory> =
+        serde_json::from_value(coco["categories"].clone()).map_err(|e| {
+            Error::output(
+                dataset.root().join(ANNOTATIONS_FILE),
+                format!("categories unreadable ({e})"),
+            )
+        })?;
+    let labels: Vec<String> = cats.iter().map(|c| c.name.clone()).collect();
+    let by_id: BTreeMap<u32, usize> = cats.iter().enumerate().map(|(i, c)| (c.id, i)).collect();
+    let index: BTreeMap<u64, usize> = items.iter().enumerate().map(|(i, it)| (it.id, i)).collect();
+    let mut results = vec![Labelled::default(); items.len()];
+    for (i, it) in items.iter().enumerate() {
+        results[i].size = std::fs::read(&it.path)
+            .ok()
+            .and_then(|b| turbojpeg::read_header(&b).ok())
+            .map(|h| (h.width as u32, h.height as u32));
+    }
+    for p in preds {
+        let (Some(&i), Some(&class)) = (index.get(&p.image_id), by_id.get(&p.category_id)) else {
+            continue;
+        };
+        let [x, y, w, h] = p.bbox.map(|v| v as f32);
+        results[i].detections.push(Detection {
+            class,
+            score: p.score as f32,
+            x0: x,
+            y0: y,
+            x1: x + w,
+            y1: y + h,
+        });
+    }
+    Ok(Previous {
+        categories: cats.into_iter().map(Some).collect(),
+        labels,
+        results,
+    })
+}
+
+fn read_run_json(dataset: &Dataset) -> serde_json::Value {
+    std::fs::read_to_string(dataset.run_path())
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_else(|| serde_json::json!({}))
+}
+
+fn previous_record(dataset: &Dataset) -> Option<ModelRecord> {
+    serde_json::from_value(read_run_json(dataset)["label"]["detector"].clone()).ok()
+}
+
+fn previous_detector(dataset: &Dataset) -> Option<String> {
+    previous_record(dataset).map(|r| r.spec)
+}
+
+/// Adds the `label` entry to `run.json`, keeping what other stages wrote.
+fn update_run_json(dataset: &Dataset, summary: &LabelSummary) -> Result<()> {
+    let mut run = read_run_json(dataset);
+    if !run.is_object() {
+        run = serde_json::json!({});
+    }
+    run["label"] = serde_json::to_value(summary).expect("summary serialises");
+    write_json_atomic(&dataset.run_path(), &run)
+}
+
+/// One entry of `predictions.json` (the COCO results format).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Prediction {
+    image_id: u64,
+    category_id: u32,
+    bbox: [f64; 4],
+    score: f64,
+}
+
+#[derive(Debug, Serialize)]
+struct Annotation {
+    id: u64,
+    image_id: u64,
+    category_id: u32,
+    bbox: [f64; 4],
+    area: f64,
+    iscrowd: u8,
+    score: f64,
+}
+
+#[derive(Debug, Serialize)]
+struct CocoImage {
+    id: u64,
+    file_name: String,
+    width: u32,
+    height: u32,
+    video: String,
+    frame: u64,
+    pts: f64,
+}
+
+#[derive(Debug, Serialize)]
+struct Coco {
+    info: serde_json::Value,
+    licenses: Vec<serde_json::Value>,
+    images: Vec<CocoImage>,
+    annotations: Vec<Annotation>,
+    categories: Vec<CocoCategory>,
+}
