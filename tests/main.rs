@@ -8,6 +8,7 @@ mod extract_formats;
 mod extract_output;
 mod extract_quality;
 mod label;
+mod label_families;
 mod models_download;
 mod models_spec;
 mod runtime_models;
