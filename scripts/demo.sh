@@ -35,9 +35,26 @@ if [ ${#videos[@]} -eq 0 ]; then
   fi
 fi
 
-"$bin" extract "${videos[@]}" --out "$out" --force
+# Two frames per second keep the demo quick; drop --fps for every frame.
+"$bin" extract "${videos[@]}" --out "$out" --force --fps 2
+
+# The default detector, downloaded once into the cache; without internet, the shared test model.
+detector=yolox-s
+if ! "$bin" models fetch "$detector" >/dev/null 2>&1; then
+  shared="$root/../shared/models/yolox_nano_coco.onnx"
+  if [ -f "$shared" ]; then
+    echo "demo: cannot download $detector (no network?); using the shared model $shared instead" >&2
+    detector="$shared"
+  else
+    echo "demo: cannot download $detector and ../shared/models/ is absent; run \`framelabel models fetch $detector\` with network access" >&2
+    exit 1
+  fi
+fi
+"$bin" label "$out" --detector "$detector"
 echo
 echo "Results in $out:"
-echo "  $out/images/       kept frames ($(find "$out/images" -name '*.jpg' | wc -l) JPEGs)"
-echo "  $out/frames.jsonl  one record per sampled frame: metrics and why it was kept or dropped"
-echo "  $out/run.json      parameters, per-video counts and timings"
+echo "  $out/images/           kept frames ($(find "$out/images" -name '*.jpg' | wc -l) JPEGs)"
+echo "  $out/annotations.json  COCO pseudo labels (boxes with scores) for review"
+echo "  $out/predictions.json  every detection before filters (COCO results format)"
+echo "  $out/frames.jsonl      one record per sampled frame: metrics, why kept or dropped, box count"
+echo "  $out/run.json          parameters, models (with sha256), counts and timings"

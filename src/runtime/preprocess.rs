@@ -287,24 +287,31 @@ impl Preprocess {
         let start = batch.len();
         batch.resize(start + 3 * plane, 0.0);
         let out = &mut batch[start..];
-        for (c, &src_c) in order.iter().enumerate() {
-            let (m, s) = (self.mean[c], self.std[c]);
-            let value = |v: u8| (v as f32 * self.scale - m) / s;
-            let pad_value = value(pad);
-            let dst = &mut out[c * plane..(c + 1) * plane];
-            for y in 0..th {
-                for x in 0..tw {
-                    // Position in the scaled picture, if this input pixel shows it.
-                    let sx = x as i64 - paste.0 as i64 + crop.0 as i64;
-                    let sy = y as i64 - paste.1 as i64 + crop.1 as i64;
-                    let inside =
-                        sx >= 0 && sy >= 0 && (sx as u32) < scaled.0 && (sy as u32) < scaled.1;
-                    dst[(y * tw + x) as usize] = if inside {
-                        value(pixels[((sy as u32 * scaled.0 + sx as u32) * 3) as usize + src_c])
-                    } else {
-                        pad_value
-                    };
-                }
+        // The picture's rows and columns that the input window shows, as ranges of input pixels.
+        let x_from = paste.0 as usize;
+        let x_to = (paste.0 as usize + (scaled.0 - crop.0) as usize).min(tw as usize);
+        let y_from = paste.1 as usize;
+        let y_to = (paste.1 as usize + (scaled.1 - crop.1) as usize).min(th as usize);
+        let stride = scaled.0 as usize * 3;
+        // Every u8 maps to one float per channel: a table beats the arithmetic per pixel.
+        let luts: [[f32; 256]; 3] = std::array::from_fn(|c| {
+            std::array::from_fn(|v| (v as f32 * self.scale - self.mean[c]) / self.std[c])
+        });
+        let (p0, rest) = out.split_at_mut(plane);
+        let (p1, p2) = rest.split_at_mut(plane);
+        for (c, p) in [&mut *p0, &mut *p1, &mut *p2].into_iter().enumerate() {
+            p.fill(luts[c][pad as usize]);
+        }
+        let tw = tw as usize;
+        for y in y_from..y_to {
+            let sy = y - y_from + crop.1 as usize;
+            let src_row = &pixels[sy * stride + crop.0 as usize * 3..(sy + 1) * stride];
+            let span = y * tw + x_from..y * tw + x_to;
+            let (d0, d1, d2) = (&mut p0[span.clone()], &mut p1[span.clone()], &mut p2[span]);
+            for (i, px) in src_row.chunks_exact(3).take(x_to - x_from).enumerate() {
+                d0[i] = luts[0][px[order[0]] as usize];
+                d1[i] = luts[1][px[order[1]] as usize];
+                d2[i] = luts[2][px[order[2]] as usize];
             }
         }
         transform
@@ -341,17 +348,19 @@ pub fn resize_linear_opencv(src: &[u8], sw: u32, sh: u32, dw: u32, dh: u32) -> V
     let (sw, dw) = (sw as usize, dw as usize);
     // Horizontal pass into rows of fixed-point sums (scaled by 2048), computed once per source row.
     let hrow = |y: usize, out: &mut Vec<i32>| {
-        out.clear();
+        out.resize(dw * 3, 0);
         let row = &src[y * sw * 3..(y + 1) * sw * 3];
-        for &(sx, a0, a1) in &xs {
+        for (o, &(sx, a0, a1)) in out.chunks_exact_mut(3).zip(&xs) {
             let nx = (sx + 1).min(sw - 1);
+            let (p, q) = (&row[sx * 3..sx * 3 + 3], &row[nx * 3..nx * 3 + 3]);
             for c in 0..3 {
-                out.push(row[sx * 3 + c] as i32 * a0 + row[nx * 3 + c] as i32 * a1);
+                o[c] = p[c] as i32 * a0 + q[c] as i32 * a1;
             }
         }
     };
     let mut cache: [(usize, Vec<i32>); 2] = [(usize::MAX, Vec::new()), (usize::MAX, Vec::new())];
-    let mut dst = Vec::with_capacity(dw * dh as usize * 3);
+    let mut dst = vec![0u8; dw * dh as usize * 3];
+    let mut rows = dst.chunks_exact_mut(dw * 3);
     for &(sy, b0, b1) in &ys {
         let ny = (sy + 1).min(sh as usize - 1);
         for (slot, y) in [(0, sy), (1, ny)] {
@@ -367,10 +376,11 @@ pub fn resize_linear_opencv(src: &[u8], sw: u32, sh: u32, dw: u32, dh: u32) -> V
             }
         }
         let (r0, r1) = (&cache[0].1, &cache[1].1);
-        for (s0, s1) in r0.iter().zip(r1) {
+        let out = rows.next().expect("one output row per destination y");
+        for ((d, s0), s1) in out.iter_mut().zip(r0).zip(r1) {
             // v_mul_hi on 16-bit lanes of the sums shifted by 4, then a rounding shift by 2.
             let t = (((s0 >> 4) * b0) >> 16) + (((s1 >> 4) * b1) >> 16);
-            dst.push(((t + 2) >> 2).clamp(0, 255) as u8);
+            *d = ((t + 2) >> 2).clamp(0, 255) as u8;
         }
     }
     dst
