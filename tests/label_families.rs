@@ -46,7 +46,10 @@ fn first_image_boxes(dir: &Path) -> Vec<(String, f64, [f64; 4])> {
     v
 }
 
-fn assert_boxes(got: &[(String, f64, [f64; 4])], want: &[(&str, f64, [f64; 4])], model: &str) {
+/// A box as the tests state it: class name, score, COCO bbox.
+type Expected<'a> = (&'a str, f64, [f64; 4]);
+
+fn assert_boxes(got: &[(String, f64, [f64; 4])], want: &[Expected], model: &str) {
     assert_eq!(got.len(), want.len(), "{model}: {got:?}");
     for (g, w) in got.iter().zip(want) {
         assert_eq!(g.0, w.0, "{model}: {got:?}");
@@ -87,7 +90,7 @@ fn yolo_and_detr_outputs_decode_to_the_known_boxes() {
 
     // 128x96 letterboxed centred into 64x64: scale 0.5, 8 rows of padding on top.
     let dog = ("dog", 0.9, [44.0, 38.0, 40.0, 20.0]);
-    let cases: [(&str, Vec<(&str, f64, [f64; 4])>); 4] = [
+    let cases: [(&str, Vec<Expected>); 4] = [
         (
             "yolov8",
             vec![
