@@ -3,6 +3,7 @@
 
 #[macro_use]
 mod common;
+mod dedup;
 mod extract_bad_input;
 mod extract_formats;
 mod extract_output;

@@ -83,6 +83,40 @@ pub fn run(cli: Cli) -> crate::Result<i32> {
             }
             Ok(crate::EXIT_OK)
         }
+        Command::Dedup(args) => {
+            let cfg = args.to_config()?;
+            let summary = crate::embed::dedup::dedup(&cfg, Progress::new(args.quiet))?;
+            for w in &summary.warnings {
+                eprintln!("framelabel: warning: {w}");
+            }
+            if args.json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&summary).expect("summary serialises")
+                );
+            } else if !args.quiet && summary.frames > 0 {
+                eprintln!(
+                    "{} frames: {} kept, {} duplicates{} at similarity >= {}{}, {} missing, {:.1} frames/s",
+                    summary.frames,
+                    summary.kept,
+                    summary.duplicates,
+                    if summary.too_close > 0 {
+                        format!(" ({} by --min-gap)", summary.too_close)
+                    } else {
+                        String::new()
+                    },
+                    cfg.threshold,
+                    if cfg.keep_rejected {
+                        " (moved to rejected/duplicate/)"
+                    } else {
+                        " (deleted)"
+                    },
+                    summary.missing,
+                    summary.frames_per_s
+                );
+            }
+            Ok(crate::EXIT_OK)
+        }
         Command::Label(args) => {
             let cfg = args.to_config()?;
             let summary = crate::detect::label::label(&cfg, Progress::new(args.quiet))?;

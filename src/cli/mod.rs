@@ -35,6 +35,8 @@ pub struct Cli {
 pub enum Command {
     /// Decode videos, sample frames, reject bad ones, write JPEGs and frames.jsonl.
     Extract(Box<ExtractArgs>),
+    /// Embed the kept frames of an output folder and remove near-duplicates.
+    Dedup(Box<DedupArgs>),
     /// Run a COCO-pretrained detector over the kept frames of an output folder and write COCO JSON.
     Label(Box<LabelArgs>),
     /// List the built-in models or download them for offline use.
@@ -173,6 +175,95 @@ pub struct LabelArgs {
     /// Print the run summary as JSON on stdout.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DedupArgs {
+    /// An output folder made by `framelabel extract`.
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+    /// Image embedder: a built-in name, a local .onnx file, or hf:OWNER/REPO[/PATH.onnx][@REVISION].
+    #[arg(long, value_name = "SPEC", default_value = "clip-vit-b32")]
+    pub embedder: String,
+    /// Cosine similarity at or above which two frames are duplicates (original --clip_dup_threshold).
+    #[arg(
+        long,
+        value_name = "T",
+        default_value_t = 0.95,
+        allow_negative_numbers = true
+    )]
+    pub threshold: f64,
+    /// Frames per inference call when the model's batch axis is dynamic.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 8,
+        allow_negative_numbers = true
+    )]
+    pub batch_size: i64,
+    /// Also write DIR/embeddings.npy (float32 N x D, L2-normalised) and DIR/embeddings.json (file names).
+    #[arg(long)]
+    pub save_embeddings: bool,
+    /// Move duplicates to DIR/rejected/duplicate/ instead of deleting them.
+    #[arg(long)]
+    pub keep_rejected: bool,
+    /// Also treat frames of one video closer than this many seconds to a kept frame as duplicates.
+    #[arg(long, value_name = "SECONDS", allow_negative_numbers = true)]
+    pub min_gap: Option<f64>,
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// No progress bar and no summary line (errors and warnings still go to stderr).
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Print the run summary as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl DedupArgs {
+    pub fn to_config(&self) -> Result<crate::embed::dedup::DedupConfig> {
+        let threshold = self.threshold;
+        if !(threshold.is_finite() && threshold > -1.0 && threshold <= 1.0) {
+            return Err(Error::usage(
+                "--threshold",
+                format!(
+                    "{threshold} is not a cosine similarity: give a value above -1 and at most 1, such as 0.95"
+                ),
+            ));
+        }
+        if self.batch_size < 1 {
+            return Err(Error::usage("--batch-size", "must be at least 1"));
+        }
+        if let Some(g) = self.min_gap
+            && !(g.is_finite() && g >= 0.0)
+        {
+            return Err(Error::usage(
+                "--min-gap",
+                format!("{g} is not a number of seconds >= 0"),
+            ));
+        }
+        if !self.dir.is_dir() {
+            return Err(Error::usage(
+                "DIR",
+                format!(
+                    "{}: no such folder; give the --out folder of `framelabel extract`",
+                    self.dir.display()
+                ),
+            ));
+        }
+        Ok(crate::embed::dedup::DedupConfig {
+            dir: self.dir.clone(),
+            embedder: self.embedder.clone(),
+            resolve: self.model.resolve_options(),
+            device: self.model.device,
+            threads: self.model.threads()?,
+            batch_size: self.batch_size as usize,
+            threshold: threshold as f32,
+            save_embeddings: self.save_embeddings,
+            keep_rejected: self.keep_rejected,
+            min_gap: self.min_gap,
+        })
+    }
 }
 
 /// Parses a box-area bound: a fraction in (0, 1] or pixels with a `px` suffix.

@@ -6,10 +6,9 @@
 //! costs little more than inference itself.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
-use fast_image_resize::Resizer;
 use serde::{Deserialize, Serialize};
 
 use super::coco::{self, CocoCategory};
@@ -19,7 +18,7 @@ use crate::dataset::{Dataset, FrameStatus, write_atomic, write_json_atomic};
 use crate::error::{Error, Result};
 use crate::models::spec::{ModelSpec, ResolveOptions, ResolvedModel, resolve};
 use crate::progress::Progress;
-use crate::runtime::preprocess::Transform;
+use crate::runtime::batch::run_pictures;
 use crate::runtime::{Device, Runtime};
 
 pub const ANNOTATIONS_FILE: &str = "annotations.json";
@@ -370,16 +369,7 @@ fn class_filter(f: &Filters, labels: &[String]) -> Result<Option<Vec<bool>>> {
     Ok(Some(keep))
 }
 
-/// A prepared picture on its way to the model.
-struct Prepared {
-    index: usize,
-    tensor: Vec<f32>,
-    transform: Transform,
-    size: (u32, u32),
-}
-
-/// Runs the detector over every item: workers read and prepare pictures while this thread runs the
-/// model on batches and decodes the outputs.
+/// Runs the detector over every item and decodes its boxes.
 fn infer(
     cfg: &LabelConfig,
     setup: &DetectorSetup,
@@ -388,106 +378,29 @@ fn infer(
     progress: Progress,
 ) -> Result<Vec<Labelled>> {
     let mut results = vec![Labelled::default(); items.len()];
-    if items.is_empty() {
-        return Ok(results);
-    }
-    let batch = if model.dynamic_batch() {
-        cfg.batch_size.max(1)
-    } else {
-        1
-    };
-    let (iw, ih) = setup.preprocess.size;
     let params = DecodeParams {
         confidence: cfg.confidence,
         nms_iou: cfg.nms_iou,
         max_detections: cfg.max_detections,
     };
+    let paths: Vec<PathBuf> = items.iter().map(|i| i.path.clone()).collect();
     let bar = progress.video("label", Some(items.len() as u64));
-    let workers = (cfg.threads / 2).clamp(1, 4);
-    let (job_tx, job_rx) = crossbeam_channel::bounded::<usize>(items.len());
-    for i in 0..items.len() {
-        job_tx.send(i).expect("the receiver is alive");
-    }
-    drop(job_tx);
-    let (prep_tx, prep_rx) = crossbeam_channel::bounded::<Option<Prepared>>(2 * batch + 2);
-    let (missing_tx, missing_rx) = crossbeam_channel::unbounded::<usize>();
-    std::thread::scope(|s| -> Result<()> {
-        // Owned here so that an early error return drops it and unblocks the workers.
-        let prep_rx = prep_rx;
-        for _ in 0..workers {
-            let (job_rx, prep_tx, missing_tx) =
-                (job_rx.clone(), prep_tx.clone(), missing_tx.clone());
-            let pre = setup.preprocess;
-            s.spawn(move || {
-                let mut resizer = Resizer::new();
-                for index in job_rx {
-                    let Some((rgb, w, h)) = read_rgb(&items[index].path) else {
-                        let _ = missing_tx.send(index);
-                        let _ = prep_tx.send(None);
-                        continue;
-                    };
-                    let mut tensor = Vec::with_capacity((iw * ih * 3) as usize);
-                    let transform = pre.apply(&mut resizer, &rgb, w, h, &mut tensor);
-                    let p = Prepared {
-                        index,
-                        tensor,
-                        transform,
-                        size: (w, h),
-                    };
-                    if prep_tx.send(Some(p)).is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-        drop(prep_tx);
-        drop(missing_tx);
-        let mut pending: Vec<Prepared> = Vec::with_capacity(batch);
-        let mut input = Vec::new();
-        let mut run = |pending: &mut Vec<Prepared>| -> Result<()> {
-            if pending.is_empty() {
-                return Ok(());
-            }
-            input.clear();
-            for p in pending.iter() {
-                input.extend_from_slice(&p.tensor);
-            }
-            let outputs = model.run(&input, pending.len(), ih as usize, iw as usize)?;
-            for (b, p) in pending.drain(..).enumerate() {
-                let dets = decode(setup, &outputs, b, &p.transform, p.size, &params);
-                results[p.index] = Labelled {
-                    size: Some(p.size),
-                    detections: dets,
-                };
-                bar.inc(1);
-            }
-            Ok(())
-        };
-        for p in prep_rx.iter() {
-            match p {
-                Some(p) => {
-                    pending.push(p);
-                    if pending.len() == batch {
-                        run(&mut pending)?;
-                    }
-                }
-                None => bar.inc(1),
-            }
-        }
-        run(&mut pending)
-    })?;
+    run_pictures(
+        &paths,
+        &setup.preprocess,
+        model,
+        cfg.batch_size,
+        (cfg.threads / 2).clamp(1, 4),
+        &bar,
+        |outputs, b, pic| {
+            results[pic.index] = Labelled {
+                size: Some(pic.size),
+                detections: decode(setup, outputs, b, &pic.transform, pic.size, &params),
+            };
+        },
+    )?;
     bar.finish_and_clear();
-    for i in missing_rx.try_iter() {
-        results[i] = Labelled::default();
-    }
     Ok(results)
-}
-
-/// Reads a JPEG as packed RGB; `None` when it is missing or unreadable.
-fn read_rgb(path: &Path) -> Option<(Vec<u8>, u32, u32)> {
-    let bytes = std::fs::read(path).ok()?;
-    let img = turbojpeg::decompress(&bytes, turbojpeg::PixelFormat::RGB).ok()?;
-    Some((img.pixels, img.width as u32, img.height as u32))
 }
 
 /// What `--refilter` starts from.

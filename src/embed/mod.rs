@@ -5,6 +5,9 @@
 //! once at load time, by config or by well-known names, and a model without a usable one is refused
 //! before any frame is read.
 
+pub mod dedup;
+pub mod similar;
+
 use serde::Serialize;
 
 use crate::error::{Error, Result};

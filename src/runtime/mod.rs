@@ -5,6 +5,7 @@
 //! that fits their hardware (the `onnxruntime` or `onnxruntime-gpu` wheel). The library is found once
 //! per process, in a documented order, and a missing one is one clear error that names the fix.
 
+pub mod batch;
 pub mod preprocess;
 
 use std::path::{Path, PathBuf};

@@ -1,0 +1,280 @@
+//! `framelabel dedup`: near-duplicate frames leave the dataset.
+//!
+//! Consecutive video frames are nearly identical; kept together they leak between train and test
+//! splits and cost annotators the same work twice. Every kept frame is embedded, then the greedy,
+//! order-independent selection of [`super::similar`] keeps the sharpest frame of each group.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use serde::Serialize;
+
+use super::EmbedderSetup;
+use super::similar::{Decision, normalise, select};
+use crate::dataset::{Dataset, FrameStatus, write_atomic, write_json_atomic};
+use crate::error::{Error, Result};
+use crate::models::spec::{ModelSpec, ResolveOptions, resolve};
+use crate::progress::Progress;
+use crate::runtime::batch::run_pictures;
+use crate::runtime::{Device, Runtime};
+
+pub const EMBEDDINGS_FILE: &str = "embeddings.npy";
+pub const EMBEDDINGS_NAMES_FILE: &str = "embeddings.json";
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DedupConfig {
+    pub dir: PathBuf,
+    pub embedder: String,
+    #[serde(skip)]
+    pub resolve: ResolveOptions,
+    #[serde(serialize_with = "crate::extract::serialize_display")]
+    pub device: Device,
+    pub threads: usize,
+    pub batch_size: usize,
+    /// Cosine similarity at or above which two frames are duplicates.
+    pub threshold: f32,
+    pub save_embeddings: bool,
+    /// Move duplicates to `rejected/duplicate/` instead of deleting them.
+    pub keep_rejected: bool,
+    /// Frames of one video closer than this (seconds) to a kept frame are duplicates too.
+    pub min_gap: Option<f64>,
+}
+
+/// The embedder as `run.json` records it.
+#[derive(Debug, Clone, Serialize)]
+pub struct EmbedderRecord {
+    pub spec: String,
+    pub file: PathBuf,
+    pub sha256: String,
+    pub device: String,
+    pub output: String,
+    pub dim: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DedupSummary {
+    pub embedder: Option<EmbedderRecord>,
+    pub parameters: DedupConfig,
+    /// Kept frames considered.
+    pub frames: u64,
+    pub kept: u64,
+    pub duplicates: u64,
+    /// Of the duplicates, those only closer than --min-gap.
+    pub too_close: u64,
+    pub missing: u64,
+    pub elapsed_s: f64,
+    pub frames_per_s: f64,
+    #[serde(skip)]
+    pub warnings: Vec<String>,
+}
+
+pub fn dedup(cfg: &DedupConfig, progress: Progress) -> Result<DedupSummary> {
+    let started = Instant::now();
+    let dataset = Dataset::new(&cfg.dir);
+    if !dataset.frames_path().is_file() {
+        return Err(Error::output(
+            &cfg.dir,
+            "has no frames.jsonl: not a framelabel output folder; run `framelabel extract VIDEO --out DIR` first",
+        ));
+    }
+    let mut records = dataset.read_frames()?;
+    let items: Vec<usize> = (0..records.len())
+        .filter(|&i| records[i].status == FrameStatus::Kept && records[i].file.is_some())
+        .collect();
+    let mut summary = DedupSummary {
+        embedder: None,
+        parameters: cfg.clone(),
+        frames: items.len() as u64,
+        kept: 0,
+        duplicates: 0,
+        too_close: 0,
+        missing: 0,
+        elapsed_s: 0.0,
+        frames_per_s: 0.0,
+        warnings: Vec::new(),
+    };
+    if items.is_empty() {
+        summary.warnings.push(format!(
+            "{}: no kept frames to deduplicate; nothing changed",
+            cfg.dir.display()
+        ));
+        return Ok(summary);
+    }
+    let spec = ModelSpec::parse("--embedder", &cfg.embedder)?;
+    let resolved = resolve(&cfg.embedder, &spec, &cfg.resolve)?;
+    let mut model = Runtime::get()?.load_model_on(&resolved.file, cfg.threads, cfg.device)?;
+    let setup = EmbedderSetup::new(&resolved, &model)?;
+    summary.embedder = Some(EmbedderRecord {
+        spec: resolved.spec.clone(),
+        file: resolved.file.clone(),
+        sha256: resolved.sha256.clone(),
+        device: model.device().to_string(),
+        output: setup.output.clone(),
+        dim: setup.dim,
+    });
+    let paths: Vec<PathBuf> = items
+        .iter()
+        .map(|&i| {
+            dataset
+                .root()
+                .join(records[i].file.as_deref().unwrap_or_default())
+        })
+        .collect();
+    let dim = setup.dim;
+    let mut emb = vec![0f32; items.len() * dim];
+    let bar = progress.video("embed", Some(items.len() as u64));
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(cfg.threads)
+        .build()
+        .map_err(|e| Error::usage("--threads", e.to_string()))?;
+    let read = run_pictures(
+        &paths,
+        &setup.preprocess,
+        &mut model,
+        cfg.batch_size,
+        (cfg.threads / 2).clamp(1, 4),
+        &bar,
+        |outputs, b, pic| {
+            let out = outputs
+                .iter()
+                .find(|o| o.name == setup.output)
+                .expect("the output chosen at load time is produced");
+            let row = &mut emb[pic.index * dim..(pic.index + 1) * dim];
+            row.copy_from_slice(&out.data[b * dim..(b + 1) * dim]);
+            normalise(row);
+        },
+    )?;
+    bar.finish_and_clear();
+
+    // Only frames that were read take part; the others are reported missing.
+    let present: Vec<usize> = (0..items.len()).filter(|&k| read[k]).collect();
+    for k in (0..items.len()).filter(|&k| !read[k]) {
+        let rec = &mut records[items[k]];
+        summary.missing += 1;
+        summary.warnings.push(format!(
+            "{}: frame file missing or unreadable; skipped",
+            paths[k].display()
+        ));
+        rec.status = FrameStatus::Missing;
+    }
+    let mut order = present.clone();
+    order.sort_by(|&a, &b| {
+        let (ra, rb) = (&records[items[a]], &records[items[b]]);
+        rb.sharpness
+            .total_cmp(&ra.sharpness)
+            .then_with(|| ra.video.cmp(&rb.video))
+            .then_with(|| ra.frame.cmp(&rb.frame))
+    });
+    let gap = |k: usize, kept: &[usize]| -> Option<usize> {
+        let g = cfg.min_gap?;
+        let r = &records[items[k]];
+        kept.iter()
+            .copied()
+            .filter(|&j| records[items[j]].video == r.video)
+            .map(|j| (j, (records[items[j]].pts - r.pts).abs()))
+            .filter(|&(_, d)| d < g)
+            .min_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)))
+            .map(|(j, _)| j)
+    };
+    let decisions = pool.install(|| select(&emb, dim, &order, cfg.threshold, gap));
+
+    let mut moves = Vec::new();
+    let mut deletes = Vec::new();
+    for &k in &present {
+        match decisions[k] {
+            Decision::Kept => summary.kept += 1,
+            Decision::Duplicate { of, similarity } => {
+                summary.duplicates += 1;
+                summary.too_close += (similarity < cfg.threshold) as u64;
+                let of_file = records[items[of]].file.clone().unwrap_or_default();
+                let rec = &mut records[items[k]];
+                rec.status = FrameStatus::Duplicate;
+                rec.extra.insert("duplicate_of".into(), of_file.into());
+                rec.extra.insert(
+                    "similarity".into(),
+                    ((similarity as f64 * 1e5).round() / 1e5).into(),
+                );
+                let from = paths[k].clone();
+                if cfg.keep_rejected {
+                    let name = from.file_name().unwrap_or_default().to_owned();
+                    let to = dataset.rejected_dir(FrameStatus::Duplicate).join(name);
+                    rec.file = Some(
+                        to.strip_prefix(dataset.root())
+                            .unwrap_or(&to)
+                            .to_string_lossy()
+                            .into_owned(),
+                    );
+                    moves.push((from, to));
+                } else {
+                    rec.file = None;
+                    deletes.push(from);
+                }
+            }
+        }
+    }
+
+    if cfg.save_embeddings {
+        let rows: Vec<f32> = present
+            .iter()
+            .flat_map(|&k| emb[k * dim..(k + 1) * dim].iter().copied())
+            .collect();
+        let names: Vec<String> = present
+            .iter()
+            .map(|&k| {
+                paths[k]
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            })
+            .collect();
+        write_npy(
+            &dataset.root().join(EMBEDDINGS_FILE),
+            &rows,
+            present.len(),
+            dim,
+        )?;
+        write_json_atomic(&dataset.root().join(EMBEDDINGS_NAMES_FILE), &names)?;
+    }
+    // Moved files first (nothing is lost if the run stops here), then the records, then deletions.
+    for (from, to) in &moves {
+        if let Some(dir) = to.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        }
+        std::fs::rename(from, to).map_err(|e| Error::io(from, e))?;
+    }
+    let mut text = String::new();
+    for r in &records {
+        text.push_str(&serde_json::to_string(r).expect("records serialise"));
+        text.push('\n');
+    }
+    write_atomic(&dataset.frames_path(), text.as_bytes())?;
+    for f in &deletes {
+        std::fs::remove_file(f).map_err(|e| Error::io(f, e))?;
+    }
+    summary.elapsed_s = started.elapsed().as_secs_f64();
+    summary.frames_per_s = present.len() as f64 / summary.elapsed_s.max(1e-9);
+    let mut run: serde_json::Value = std::fs::read_to_string(dataset.run_path())
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .filter(|v: &serde_json::Value| v.is_object())
+        .unwrap_or_else(|| serde_json::json!({}));
+    run["dedup"] = serde_json::to_value(&summary).expect("summary serialises");
+    write_json_atomic(&dataset.run_path(), &run)?;
+    Ok(summary)
+}
+
+/// Writes a float32 `rows`×`dim` array in NumPy's .npy format, atomically.
+fn write_npy(path: &std::path::Path, data: &[f32], rows: usize, dim: usize) -> Result<()> {
+    use npyz::WriterBuilder;
+    let mut buf = Vec::new();
+    let mut w = npyz::WriteOptions::new()
+        .default_dtype()
+        .shape(&[rows as u64, dim as u64])
+        .writer(&mut buf)
+        .begin_nd()
+        .map_err(|e| Error::io(path, e))?;
+    w.extend(data.iter().copied())
+        .map_err(|e| Error::io(path, e))?;
+    w.finish().map_err(|e| Error::io(path, e))?;
+    write_atomic(path, &buf)
+}

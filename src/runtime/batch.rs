@@ -1,0 +1,125 @@
+//! Pictures from disk through a model in batches. Reading and decoding JPEGs and pre-processing run
+//! on worker threads while the calling thread runs the model, so on a CPU the cost of a stage is
+//! close to that of inference alone; results come back by index, so the order of completion never
+//! leaks into what is written.
+
+use std::path::{Path, PathBuf};
+
+use fast_image_resize::Resizer;
+use indicatif::ProgressBar;
+
+use super::preprocess::{Preprocess, Transform};
+use super::{Model, Output};
+use crate::error::Result;
+
+/// Where a picture of a batch came from.
+pub struct Picture {
+    /// Index into the list of paths.
+    pub index: usize,
+    /// Model input coordinates back to the picture.
+    pub transform: Transform,
+    /// Width and height of the picture read.
+    pub size: (u32, u32),
+}
+
+struct Prepared {
+    picture: Picture,
+    tensor: Vec<f32>,
+}
+
+/// Runs `model` over the JPEGs at `paths`, `batch` at a time (1 when its batch axis is fixed), with
+/// `workers` reader threads, and calls `each(outputs, b, picture)` for picture `b` of every batch.
+/// Returns which paths could be read; unreadable ones are skipped.
+pub fn run_pictures(
+    paths: &[PathBuf],
+    pre: &Preprocess,
+    model: &mut Model,
+    batch: usize,
+    workers: usize,
+    bar: &ProgressBar,
+    mut each: impl FnMut(&[Output], usize, &Picture),
+) -> Result<Vec<bool>> {
+    let mut read = vec![false; paths.len()];
+    if paths.is_empty() {
+        return Ok(read);
+    }
+    let batch = if model.dynamic_batch() {
+        batch.max(1)
+    } else {
+        1
+    };
+    let (iw, ih) = pre.size;
+    let (job_tx, job_rx) = crossbeam_channel::bounded::<usize>(paths.len());
+    for i in 0..paths.len() {
+        job_tx.send(i).expect("the receiver is alive");
+    }
+    drop(job_tx);
+    let (prep_tx, prep_rx) = crossbeam_channel::bounded::<Option<Prepared>>(2 * batch + 2);
+    std::thread::scope(|s| -> Result<()> {
+        // Owned here so that an early error return drops it and unblocks the workers.
+        let prep_rx = prep_rx;
+        for _ in 0..workers.max(1) {
+            let (job_rx, prep_tx) = (job_rx.clone(), prep_tx.clone());
+            s.spawn(move || {
+                let mut resizer = Resizer::new();
+                for index in job_rx {
+                    let Some((rgb, w, h)) = read_rgb(&paths[index]) else {
+                        if prep_tx.send(None).is_err() {
+                            return;
+                        }
+                        continue;
+                    };
+                    let mut tensor = Vec::with_capacity((iw * ih * 3) as usize);
+                    let transform = pre.apply(&mut resizer, &rgb, w, h, &mut tensor);
+                    let picture = Picture {
+                        index,
+                        transform,
+                        size: (w, h),
+                    };
+                    if prep_tx.send(Some(Prepared { picture, tensor })).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        drop(prep_tx);
+        let mut pending: Vec<Prepared> = Vec::with_capacity(batch);
+        let mut input = Vec::new();
+        let mut run = |pending: &mut Vec<Prepared>| -> Result<()> {
+            if pending.is_empty() {
+                return Ok(());
+            }
+            input.clear();
+            for p in pending.iter() {
+                input.extend_from_slice(&p.tensor);
+            }
+            let outputs = model.run(&input, pending.len(), ih as usize, iw as usize)?;
+            for (b, p) in pending.drain(..).enumerate() {
+                read[p.picture.index] = true;
+                each(&outputs, b, &p.picture);
+                bar.inc(1);
+            }
+            Ok(())
+        };
+        for p in prep_rx.iter() {
+            match p {
+                Some(p) => {
+                    pending.push(p);
+                    if pending.len() == batch {
+                        run(&mut pending)?;
+                    }
+                }
+                None => bar.inc(1),
+            }
+        }
+        run(&mut pending)
+    })?;
+    Ok(read)
+}
+
+/// Reads a JPEG as packed RGB; `None` when it is missing or unreadable.
+pub fn read_rgb(path: &Path) -> Option<(Vec<u8>, u32, u32)> {
+    let bytes = std::fs::read(path).ok()?;
+    let img = turbojpeg::decompress(&bytes, turbojpeg::PixelFormat::RGB).ok()?;
+    Some((img.pixels, img.width as u32, img.height as u32))
+}

@@ -1,0 +1,324 @@
+//! `framelabel dedup` on real frames of the sample video with the real MobileNetV2 embedder: the three
+//! guarantees (kept frames pairwise below the threshold, duplicates at or above it with a kept frame,
+//! the result independent of threads and file order and stable when run again), a re-encoded frame,
+//! other videos, and bad input.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::common::*;
+
+const T: f64 = 0.95;
+
+fn embedder() -> String {
+    shared_model("mobilenetv2-12-int8-emb.onnx")
+        .to_str()
+        .unwrap()
+        .to_string()
+}
+
+fn dedup(dir: &Path, extra: &[&str]) -> Run {
+    let e = embedder();
+    let mut a = vec![
+        "dedup",
+        dir.to_str().unwrap(),
+        "--embedder",
+        &e,
+        "--threshold",
+        "0.95",
+        "--json",
+    ];
+    a.extend_from_slice(extra);
+    framelabel(a)
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dest = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &dest);
+        } else {
+            std::fs::copy(e.path(), dest).unwrap();
+        }
+    }
+}
+
+/// Embedding rows by file name, from embeddings.npy and embeddings.json.
+fn embeddings(dir: &Path) -> HashMap<String, Vec<f32>> {
+    let bytes = std::fs::read(dir.join("embeddings.npy")).unwrap();
+    let npy = npyz::NpyFile::new(&bytes[..]).unwrap();
+    let shape = npy.shape().to_vec();
+    let data: Vec<f32> = npy.into_vec().unwrap();
+    let names: Vec<String> =
+        serde_json::from_value(read_json(&dir.join("embeddings.json"))).unwrap();
+    assert_eq!(shape, [names.len() as u64, 1280]);
+    names
+        .into_iter()
+        .enumerate()
+        .map(|(i, n)| (n, data[i * 1280..(i + 1) * 1280].to_vec()))
+        .collect()
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f64 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (*x as f64) * (*y as f64))
+        .sum()
+}
+
+fn base(file: &str) -> String {
+    Path::new(file)
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string()
+}
+
+/// File names of the kept frames.
+fn kept(dir: &Path) -> HashSet<String> {
+    read_jsonl(&dir.join("frames.jsonl"))
+        .iter()
+        .filter(|r| r["status"] == "kept")
+        .map(|r| base(r["file"].as_str().unwrap()))
+        .collect()
+}
+
+#[test]
+fn kept_frames_are_distinct_duplicates_are_close_and_the_result_is_stable() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = tmp.path().join("a");
+    let r = extract(&[&vtest()], &a, &["--every", "10", "--quiet"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let b = tmp.path().join("b");
+    copy_dir(&a, &b);
+
+    let r = dedup(
+        &a,
+        &["--save-embeddings", "--keep-rejected", "--threads", "2"],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let s: Value = serde_json::from_str(&r.stdout).unwrap();
+    let (n_kept, n_dup) = (
+        s["kept"].as_u64().unwrap(),
+        s["duplicates"].as_u64().unwrap(),
+    );
+    assert_eq!(n_kept + n_dup, 80);
+    assert!(
+        n_kept >= 10 && n_dup >= 10,
+        "a threshold that exercises both: {s}"
+    );
+    let emb = embeddings(&a);
+    assert_eq!(emb.len(), 80);
+    for v in emb.values() {
+        assert!((dot(v, v) - 1.0).abs() < 1e-4, "L2-normalised");
+    }
+    // (1) Kept frames are pairwise below the threshold.
+    let k: Vec<String> = kept(&a).into_iter().collect();
+    assert_eq!(k.len() as u64, n_kept);
+    for i in 0..k.len() {
+        for j in i + 1..k.len() {
+            let s = dot(&emb[&k[i]], &emb[&k[j]]);
+            assert!(s < T, "kept {} and {} have similarity {s}", k[i], k[j]);
+        }
+    }
+    // (2) Every duplicate names a kept frame at or above it, with the similarity recorded.
+    let records = read_jsonl(&a.join("frames.jsonl"));
+    let dups: Vec<&Value> = records
+        .iter()
+        .filter(|r| r["status"] == "duplicate")
+        .collect();
+    assert_eq!(dups.len() as u64, n_dup);
+    for d in &dups {
+        let me = base(d["file"].as_str().unwrap());
+        assert!(
+            a.join(d["file"].as_str().unwrap()).is_file(),
+            "moved to rejected/duplicate/"
+        );
+        assert!(
+            d["file"]
+                .as_str()
+                .unwrap()
+                .starts_with("rejected/duplicate/")
+        );
+        let of = base(d["duplicate_of"].as_str().unwrap());
+        assert!(
+            k.contains(&of),
+            "{me} is a duplicate of {of}, which is not kept"
+        );
+        let s = dot(&emb[&me], &emb[&of]);
+        assert!(s >= T - 1e-6, "{me} ~ {of}: {s}");
+        assert!((d["similarity"].as_f64().unwrap() - s).abs() < 1e-3);
+    }
+    assert_eq!(jpegs(&a.join("images")).len() as u64, n_kept);
+    let run = read_json(&a.join("run.json"));
+    assert_eq!(run["dedup"]["embedder"]["output"], "embedding");
+    assert_eq!(
+        run["dedup"]["embedder"]["sha256"].as_str().unwrap().len(),
+        64
+    );
+    assert_eq!(
+        run["dedup"]["parameters"]["threshold"].as_f64().unwrap() as f32,
+        0.95
+    );
+
+    // (3) One thread and the records in another order give the same frames; running again changes nothing.
+    let text = std::fs::read_to_string(b.join("frames.jsonl")).unwrap();
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines.reverse();
+    lines.swap(3, 40);
+    std::fs::write(b.join("frames.jsonl"), lines.join("\n") + "\n").unwrap();
+    let r = dedup(&b, &["--threads", "1", "--batch-size", "3"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(kept(&b), kept(&a));
+    let before = kept(&a);
+    let r = dedup(&a, &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let s: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(s["duplicates"], 0, "{s}");
+    assert_eq!(kept(&a), before);
+    assert_eq!(
+        jpegs(&b.join("images")).len(),
+        before.len(),
+        "duplicates deleted"
+    );
+    assert!(!b.join("rejected/duplicate").exists());
+}
+
+#[test]
+fn a_reencoded_frame_is_a_duplicate_and_another_video_is_not() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pattern = tmp.path().join("pattern.mp4");
+    make_clip(
+        &pattern,
+        "768x576",
+        10,
+        3.0,
+        &["-c:v", "libx264", "-crf", "18"],
+    );
+    let dir = tmp.path().join("ds");
+    let r = extract(&[&vtest(), &pattern], &dir, &["--every", "40", "--quiet"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // The sharpest frame (visited first, so always kept) again, as another video's frame,
+    // re-encoded at a much lower JPEG quality.
+    let mut records = read_jsonl(&dir.join("frames.jsonl"));
+    let sharpest = records
+        .iter()
+        .filter(|r| r["status"] == "kept")
+        .max_by(|a, b| {
+            a["sharpness"]
+                .as_f64()
+                .unwrap()
+                .total_cmp(&b["sharpness"].as_f64().unwrap())
+        })
+        .unwrap();
+    let original = base(sharpest["file"].as_str().unwrap());
+    let original = original.as_str();
+    ffmpeg(&[
+        "-i",
+        dir.join("images").join(original).to_str().unwrap(),
+        "-q:v",
+        "12",
+        dir.join("images/copy_000000.jpg").to_str().unwrap(),
+    ]);
+    let mut copy = records
+        .iter()
+        .find(|r| r["file"] == format!("images/{original}"))
+        .unwrap()
+        .clone();
+    copy["video"] = "copy.mp4".into();
+    copy["frame"] = 0.into();
+    copy["file"] = "images/copy_000000.jpg".into();
+    copy["sharpness"] = 0.0.into();
+    records.push(copy);
+    let text: String = records.iter().map(|r| r.to_string() + "\n").collect();
+    std::fs::write(dir.join("frames.jsonl"), text).unwrap();
+
+    let r = dedup(&dir, &["--save-embeddings"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let records = read_jsonl(&dir.join("frames.jsonl"));
+    let c = records.iter().find(|r| r["video"] == "copy.mp4").unwrap();
+    let emb = embeddings(&dir);
+    assert_eq!(c["status"], "duplicate", "{c}");
+    assert_eq!(c["duplicate_of"], format!("images/{original}"), "{c}");
+    assert!(dot(&emb["copy_000000.jpg"], &emb[original]) >= T);
+    // The test pattern is nothing like the street: no pattern frame is a duplicate of a street frame.
+    for r in records
+        .iter()
+        .filter(|r| r["video"].as_str().unwrap().ends_with("pattern.mp4"))
+    {
+        if r["status"] == "duplicate" {
+            let of = r["duplicate_of"].as_str().unwrap();
+            assert!(
+                of.contains("pattern"),
+                "{r} duplicates a frame of another video"
+            );
+        }
+    }
+    let pattern_rows: Vec<&String> = emb.keys().filter(|k| k.starts_with("pattern")).collect();
+    assert!(!pattern_rows.is_empty());
+    for p in &pattern_rows {
+        for (name, v) in emb.iter().filter(|(n, _)| n.starts_with("vtest")) {
+            assert!(dot(&emb[*p], v) < T, "{p} ~ {name}");
+        }
+    }
+}
+
+#[test]
+fn bad_embedders_and_empty_folders() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("ds");
+    let r = extract(&[&vtest()], &dir, &["--every", "200", "--quiet"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let before = std::fs::read(dir.join("frames.jsonl")).unwrap();
+    let r = framelabel([
+        "dedup",
+        dir.to_str().unwrap(),
+        "--embedder",
+        "/nonexistent/emb.onnx",
+    ]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("/nonexistent/emb.onnx"), "{}", r.stderr);
+    let det = shared_model("yolox_nano_coco.onnx");
+    let r = framelabel([
+        "dedup",
+        dir.to_str().unwrap(),
+        "--embedder",
+        det.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("not an embedding"), "{}", r.stderr);
+    let r = dedup(&dir, &["--threshold", "1.5"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("--threshold"), "{}", r.stderr);
+    assert_eq!(std::fs::read(dir.join("frames.jsonl")).unwrap(), before);
+
+    // No kept frame: a clear message, exit 0, nothing touched, no model needed.
+    let empty = tmp.path().join("empty");
+    let r = extract(
+        &[&vtest()],
+        &empty,
+        &[
+            "--every",
+            "200",
+            "--min-brightness",
+            "0.98",
+            "--max-brightness",
+            "0.99",
+            "--quiet",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = framelabel([
+        "dedup",
+        empty.to_str().unwrap(),
+        "--embedder",
+        "/nonexistent.onnx",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("no kept frames"), "{}", r.stderr);
+}
