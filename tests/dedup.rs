@@ -322,3 +322,57 @@ fn bad_embedders_and_empty_folders() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stderr.contains("no kept frames"), "{}", r.stderr);
 }
+
+#[test]
+fn min_gap_spaces_kept_frames_in_time() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("ds");
+    let r = extract(
+        &[&vtest()],
+        &dir,
+        &["--every", "10", "--max-frames", "30", "--quiet"],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // A threshold nothing reaches: only the time gap makes duplicates.
+    let e = embedder();
+    let r = framelabel([
+        "dedup",
+        dir.to_str().unwrap(),
+        "--embedder",
+        &e,
+        "--threshold",
+        "1.0",
+        "--min-gap",
+        "2.5",
+        "--json",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let s: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert!(s["too_close"].as_u64().unwrap() > 0, "{s}");
+    let records = read_jsonl(&dir.join("frames.jsonl"));
+    let pts = |file: &str| {
+        records
+            .iter()
+            .find(|r| r["status"] == "kept" && r["file"] == file)
+            .map(|r| r["pts"].as_f64().unwrap())
+    };
+    let kept: Vec<f64> = records
+        .iter()
+        .filter(|r| r["status"] == "kept")
+        .map(|r| r["pts"].as_f64().unwrap())
+        .collect();
+    for i in 0..kept.len() {
+        for j in i + 1..kept.len() {
+            assert!(
+                (kept[i] - kept[j]).abs() >= 2.5,
+                "kept at {} and {}",
+                kept[i],
+                kept[j]
+            );
+        }
+    }
+    for d in records.iter().filter(|r| r["status"] == "duplicate") {
+        let of = pts(d["duplicate_of"].as_str().unwrap()).expect("names a kept frame");
+        assert!((of - d["pts"].as_f64().unwrap()).abs() < 2.5, "{d}");
+    }
+}

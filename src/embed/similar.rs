@@ -19,11 +19,30 @@ pub enum Decision {
     },
 }
 
-/// Dot product with eight independent accumulators, which the compiler turns into SIMD.
+/// Dot product with 32 independent accumulators, which the compiler turns into four SIMD registers
+/// (AVX2 when the CPU has it). Every comparison of a run goes through this one function, so the same
+/// pair always gets the same similarity, whatever the thread count.
 #[inline]
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0f32; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2, checked just above.
+        return unsafe { dot_avx2(a, b) };
+    }
+    dot_body(a, b)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {
+    dot_body(a, b)
+}
+
+#[inline(always)]
+fn dot_body(a: &[f32], b: &[f32]) -> f32 {
+    const L: usize = 32;
+    let mut acc = [0f32; L];
+    let (ca, cb) = (a.chunks_exact(L), b.chunks_exact(L));
     let tail: f32 = ca
         .remainder()
         .iter()
@@ -31,11 +50,62 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
         .map(|(x, y)| x * y)
         .sum();
     for (x, y) in ca.zip(cb) {
-        for k in 0..8 {
+        for k in 0..L {
             acc[k] += x[k] * y[k];
         }
     }
-    acc.iter().sum::<f32>() + tail
+    // Pairwise, in a fixed order.
+    let mut w = L;
+    while w > 1 {
+        w /= 2;
+        for k in 0..w {
+            acc[k] += acc[k + w];
+        }
+    }
+    acc[0] + tail
+}
+
+/// The scan of one block of kept rows against a block of queries.
+fn scan_rows(
+    rows: &[f32],
+    first: usize,
+    dim: usize,
+    queries: &[&[f32]],
+    best: &mut [(usize, f32)],
+) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2, checked just above.
+        return unsafe { scan_rows_avx2(rows, first, dim, queries, best) };
+    }
+    scan_rows_body(rows, first, dim, queries, best)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn scan_rows_avx2(
+    rows: &[f32],
+    first: usize,
+    dim: usize,
+    queries: &[&[f32]],
+    best: &mut [(usize, f32)],
+) {
+    scan_rows_body(rows, first, dim, queries, best)
+}
+
+#[inline(always)]
+fn scan_rows_body(
+    rows: &[f32],
+    first: usize,
+    dim: usize,
+    queries: &[&[f32]],
+    best: &mut [(usize, f32)],
+) {
+    for (i, r) in rows.chunks_exact(dim).enumerate() {
+        for (b, q) in best.iter_mut().zip(queries) {
+            *b = better(*b, (first + i, dot_body(r, q)));
+        }
+    }
 }
 
 /// Scales `v` to unit length (a zero vector stays zero).
@@ -47,31 +117,41 @@ pub fn normalise(v: &mut [f32]) {
 }
 
 /// Rows of kept frames handled by one task when searching in parallel.
-const BLOCK: usize = 2048;
+const BLOCK: usize = 512;
 
-/// The most similar row of `kept` (row-major, `dim` wide) to `q`: (position, similarity); the lowest
-/// position wins ties.
-fn most_similar(kept: &[f32], dim: usize, q: &[f32]) -> Option<(usize, f32)> {
-    let better = |a: (usize, f32), b: (usize, f32)| {
-        if b.1 > a.1 || (b.1 == a.1 && b.0 < a.0) {
-            b
-        } else {
-            a
-        }
+/// Queries compared together: each kept row is read once per block of queries, not once per query,
+/// so the scan runs from cache instead of memory.
+const QUERIES: usize = 64;
+
+/// The better of two (position, similarity) candidates: higher similarity, then lower position.
+#[inline]
+fn better(a: (usize, f32), b: (usize, f32)) -> (usize, f32) {
+    if b.1 > a.1 || (b.1 == a.1 && b.0 < a.0) {
+        b
+    } else {
+        a
+    }
+}
+
+/// For each query (rows of `queries`), the most similar row of `kept`: (position, similarity), or
+/// `(usize::MAX, -inf)` when `kept` is empty.
+fn most_similar_block(kept: &[f32], dim: usize, queries: &[&[f32]]) -> Vec<(usize, f32)> {
+    let none = (usize::MAX, f32::NEG_INFINITY);
+    let scan = |(block, rows): (usize, &[f32])| -> Vec<(usize, f32)> {
+        let mut best = vec![none; queries.len()];
+        scan_rows(rows, block * BLOCK, dim, queries, &mut best);
+        best
     };
-    let scan = |(block, rows): (usize, &[f32])| {
-        rows.chunks_exact(dim)
-            .enumerate()
-            .map(|(i, r)| (block * BLOCK + i, dot(r, q)))
-            .reduce(better)
+    let merge = |a: Vec<(usize, f32)>, b: Vec<(usize, f32)>| {
+        a.into_iter().zip(b).map(|(x, y)| better(x, y)).collect()
     };
     if kept.len() / dim <= BLOCK {
         return scan((0, kept));
     }
     kept.par_chunks(BLOCK * dim)
         .enumerate()
-        .filter_map(scan)
-        .reduce_with(better)
+        .map(scan)
+        .reduce(|| vec![none; queries.len()], merge)
 }
 
 /// Decides every frame. `order` lists the input indexes best first; `extra` may declare a frame a
@@ -88,27 +168,34 @@ pub fn select(
     let mut decisions = vec![Decision::Kept; n];
     let mut kept_rows: Vec<f32> = Vec::new();
     let mut kept: Vec<usize> = Vec::new();
-    for &i in order {
-        let q = row(i);
-        match most_similar(&kept_rows, dim, q) {
-            Some((pos, s)) if s >= threshold => {
+    for block in order.chunks(QUERIES) {
+        // Against everything kept before this block, all queries at once...
+        let before = kept.len();
+        let queries: Vec<&[f32]> = block.iter().map(|&i| row(i)).collect();
+        let best = most_similar_block(&kept_rows, dim, &queries);
+        // ...then, in order, against what this block itself kept.
+        for (&i, mut b) in block.iter().zip(best) {
+            let q = row(i);
+            for (pos, &k) in kept.iter().enumerate().skip(before) {
+                b = better(b, (pos, dot(row(k), q)));
+            }
+            if b.0 != usize::MAX && b.1 >= threshold {
                 decisions[i] = Decision::Duplicate {
-                    of: kept[pos],
-                    similarity: s,
+                    of: kept[b.0],
+                    similarity: b.1,
                 };
                 continue;
             }
-            _ => {}
+            if let Some(of) = extra(i, &kept) {
+                decisions[i] = Decision::Duplicate {
+                    of,
+                    similarity: dot(q, row(of)),
+                };
+                continue;
+            }
+            kept.push(i);
+            kept_rows.extend_from_slice(q);
         }
-        if let Some(of) = extra(i, &kept) {
-            decisions[i] = Decision::Duplicate {
-                of,
-                similarity: dot(q, row(of)),
-            };
-            continue;
-        }
-        kept.push(i);
-        kept_rows.extend_from_slice(q);
     }
     decisions
 }
@@ -146,7 +233,7 @@ mod tests {
             .map(|i| ((i * 7919) % 1000) as f32 / 1000.0)
             .collect();
         let q = &rows[(2 * BLOCK + 3) * dim..(2 * BLOCK + 4) * dim];
-        let (pos, s) = most_similar(&rows, dim, q).unwrap();
+        let (pos, s) = most_similar_block(&rows, dim, &[q])[0];
         let serial = rows
             .chunks_exact(dim)
             .enumerate()
