@@ -89,16 +89,8 @@ fn yolo_and_detr_outputs_decode_to_the_known_boxes() {
     make_clip(&clip, "128x96", 5, 1.0, &["-c:v", "mpeg4", "-q:v", "2"]);
 
     // 128x96 letterboxed centred into 64x64: scale 0.5, 8 rows of padding on top.
-    let dog = ("dog", 0.9, [44.0, 38.0, 40.0, 20.0]);
     let cases: [(&str, Vec<Expected>); 4] = [
-        (
-            "yolov8",
-            vec![
-                dog,
-                ("bird", 0.7, [46.0, 38.0, 40.0, 20.0]),
-                ("cat", 0.5, [90.0, 34.0, 38.0, 60.0]),
-            ],
-        ),
+        ("yolov8", cases_v8()),
         ("yolov5", vec![("dog", 0.4, [44.0, 38.0, 40.0, 20.0])]),
         // Stretched to 64x64: relative boxes scale to 128x96 directly.
         (
@@ -146,4 +138,35 @@ fn yolo_and_detr_outputs_decode_to_the_known_boxes() {
         assert_eq!(cats, ["cat", "dog", "bird"]);
         assert_eq!(coco["categories"][0]["id"], 1);
     }
+
+    // A batch axis left dynamic: frames go through in batches of 4 (and a last short one), and
+    // every picture of a batch gets its own boxes.
+    let dir = tmp.path().join("batch");
+    let r = extract(&[&clip], &dir, &["--quiet"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let model = models.join("yolov8_batch.onnx");
+    let r = framelabel([
+        "label",
+        dir.to_str().unwrap(),
+        "--detector",
+        model.to_str().unwrap(),
+        "--batch-size",
+        "4",
+        "--json",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let s: Value = serde_json::from_str(&r.stdout).unwrap();
+    let images = s["images"].as_u64().unwrap();
+    assert!(images >= 5, "{s}");
+    assert_eq!(s["annotations"].as_u64().unwrap(), 3 * images);
+    assert_boxes(&first_image_boxes(&dir), &cases_v8(), "yolov8_batch");
+}
+
+/// What the YOLOv8 graph's constant outputs decode to on a 128x96 picture.
+fn cases_v8() -> Vec<Expected<'static>> {
+    vec![
+        ("dog", 0.9, [44.0, 38.0, 40.0, 20.0]),
+        ("bird", 0.7, [46.0, 38.0, 40.0, 20.0]),
+        ("cat", 0.5, [90.0, 34.0, 38.0, 60.0]),
+    ]
 }

@@ -315,6 +315,25 @@ fn models_that_cannot_work_are_refused_with_the_reason() {
         "{}",
         r.stderr
     );
+    // A model whose input is not an image tensor.
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(python())
+        .arg(py_script("make_detectors.py"))
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = info(&[dir.path().join("vector.onnx").to_str().unwrap()], &[]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("not one image tensor") && r.stderr.contains("[1, 10]"),
+        "{}",
+        r.stderr
+    );
     // Not a file, not a name.
     let r = info(&["yolox-q"], &[]);
     assert_eq!(r.code, 2);

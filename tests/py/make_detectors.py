@@ -15,21 +15,26 @@ from onnx import TensorProto, helper, numpy_helper
 N = 64 // 8 * 64 // 8 + 64 // 16 * 64 // 16 + 64 // 32 * 64 // 32  # 84 grid points
 
 
-def model(path, outputs, labels, extra=None):
-    """outputs: {name: array}; each output = constant + 0 * mean(images)."""
+def model(path, outputs, labels, extra=None, batch=1):
+    """outputs: {name: array}; each output = constant + 0 * mean(images), per picture of the batch
+    (batch "N" makes the batch axis dynamic)."""
     nodes = [
-        helper.make_node("ReduceMean", ["images"], ["mean"], axes=[1, 2, 3], keepdims=0),
+        helper.make_node("ReduceMean", ["images"], ["mean4"], axes=[1, 2, 3], keepdims=1),
+        helper.make_node("Squeeze", ["mean4", "last"], ["mean"]),
         helper.make_node("Mul", ["mean", "zero"], ["nothing"]),
     ]
-    inits = [numpy_helper.from_array(np.zeros([1], np.float32), "zero")]
+    inits = [
+        numpy_helper.from_array(np.zeros([1], np.float32), "zero"),
+        numpy_helper.from_array(np.array([3], np.int64), "last"),
+    ]
     outs = []
     for name, value in outputs.items():
         inits.append(numpy_helper.from_array(value.astype(np.float32), name + "_const"))
         nodes.append(helper.make_node("Add", [name + "_const", "nothing"], [name]))
-        outs.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, list(value.shape)))
+        outs.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, [batch] + list(value.shape[1:])))
     graph = helper.make_graph(
         nodes, "detector",
-        [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, 64, 64])],
+        [helper.make_tensor_value_info("images", TensorProto.FLOAT, [batch, 3, 64, 64])],
         outs, inits)
     m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     m.ir_version = 8
@@ -57,6 +62,7 @@ def main():
         v8[0, :4, i] = [cx, cy, w, h]
         v8[0, 4:, i] = s
     model(os.path.join(out, "yolov8.onnx"), {"output0": v8}, labels)
+    model(os.path.join(out, "yolov8_batch.onnx"), {"output0": v8}, labels, batch="N")
     # Ultralytics v5: [1, 3N, 5+C] with objectness; score = objectness x class score.
     v5 = np.zeros([1, 3 * N, 8], np.float32)
     v5[0, 0] = [32, 32, 20, 10, 0.8, 0.0, 0.5, 0.0]  # dog 0.4: kept
@@ -77,6 +83,16 @@ def main():
     boxes[0, 2] = [0.25, 0.75, 0.5, 0.5]
     model(os.path.join(out, "rtdetr.onnx"), {"logits": logits, "pred_boxes": boxes}, labels,
           {"resize": "stretch"})
+
+
+    # Not a detector, not even an image model: a vector in, a vector out.
+    g = helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["y"])], "vector",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 10])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 10])])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+    m.ir_version = 8
+    onnx.save(m, os.path.join(out, "vector.onnx"))
 
 
 if __name__ == "__main__":
