@@ -200,6 +200,107 @@ pub fn select(
     decisions
 }
 
+/// Cosine distance for the HNSW index, through [`dot`].
+struct CosineDistance;
+
+impl hnsw_rs::anndists::dist::Distance<f32> for CosineDistance {
+    fn eval(&self, a: &[f32], b: &[f32]) -> f32 {
+        1.0 - dot(a, b)
+    }
+}
+
+/// Settings of the approximate search.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Approximate {
+    /// Neighbours kept per node of the graph.
+    pub connections: usize,
+    /// Candidates explored when inserting and when searching.
+    pub ef_construction: usize,
+    pub ef_search: usize,
+}
+
+impl Default for Approximate {
+    fn default() -> Self {
+        Approximate {
+            connections: 12,
+            ef_construction: 48,
+            ef_search: 12,
+        }
+    }
+}
+
+/// Queries searched together against the index (in parallel) before they are decided in order.
+const APPROX_BLOCK: usize = 256;
+
+/// [`select`] with an HNSW index of the kept frames instead of the exact scan, for collections too
+/// large to compare with every kept frame. Each query's nearest kept frame is looked up in the graph
+/// (queries of a block in parallel: searching does not change the graph), then frames are decided in
+/// order, comparing exactly with what the block itself kept, and kept frames are inserted one by one.
+/// The index is built by one thread in one order with a fixed seed, so the result is still the same
+/// for any thread count; it may miss a duplicate the exact scan finds (the benchmark measures how
+/// often), never invent one: every similarity reported is recomputed exactly.
+pub fn select_approximate(
+    embeddings: &[f32],
+    dim: usize,
+    order: &[usize],
+    threshold: f32,
+    settings: Approximate,
+    mut extra: impl FnMut(usize, &[usize]) -> Option<usize>,
+) -> Vec<Decision> {
+    let n = embeddings.len() / dim;
+    let row = |i: usize| &embeddings[i * dim..(i + 1) * dim];
+    let mut decisions = vec![Decision::Kept; n];
+    let index = hnsw_rs::hnsw::Hnsw::<f32, CosineDistance>::new(
+        settings.connections,
+        n.max(1),
+        16,
+        settings.ef_construction,
+        CosineDistance,
+    );
+    let mut kept: Vec<usize> = Vec::new();
+    for block in order.chunks(APPROX_BLOCK) {
+        let before = kept.len();
+        let found: Vec<Option<usize>> = if before == 0 {
+            vec![None; block.len()]
+        } else {
+            block
+                .par_iter()
+                .map(|&i| {
+                    index
+                        .search(row(i), 1, settings.ef_search)
+                        .first()
+                        .map(|nb| nb.d_id)
+                })
+                .collect()
+        };
+        for (&i, f) in block.iter().zip(found) {
+            let q = row(i);
+            let none = (usize::MAX, f32::NEG_INFINITY);
+            let mut b = f.map_or(none, |pos| (pos, dot(row(kept[pos]), q)));
+            for (pos, &k) in kept.iter().enumerate().skip(before) {
+                b = better(b, (pos, dot(row(k), q)));
+            }
+            if b.0 != usize::MAX && b.1 >= threshold {
+                decisions[i] = Decision::Duplicate {
+                    of: kept[b.0],
+                    similarity: b.1,
+                };
+                continue;
+            }
+            if let Some(of) = extra(i, &kept) {
+                decisions[i] = Decision::Duplicate {
+                    of,
+                    similarity: dot(q, row(of)),
+                };
+                continue;
+            }
+            index.insert_slice((q, kept.len()));
+            kept.push(i);
+        }
+    }
+    decisions
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -240,5 +341,40 @@ mod tests {
             .map(|(i, r)| (i, dot(r, q)))
             .fold((0, f32::MIN), |a, b| if b.1 > a.1 { b } else { a });
         assert_eq!((pos, s), serial);
+    }
+
+    #[test]
+    fn approximate_search_finds_the_planted_duplicates() {
+        // 300 groups of 5 near-copies in 64-d, visited group member by member.
+        let (dim, groups, size) = (64, 300, 5);
+        let mut state = 12345u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+        };
+        let mut e = Vec::new();
+        for _ in 0..groups {
+            let centre: Vec<f32> = (0..dim).map(|_| next()).collect();
+            for _ in 0..size {
+                let mut v: Vec<f32> = centre.iter().map(|c| c + next() * 0.02).collect();
+                normalise(&mut v);
+                e.extend(v);
+            }
+        }
+        let n = groups * size;
+        let order: Vec<usize> = (0..n).map(|i| (i * 7) % n).collect();
+        let exact = select(&e, dim, &order, 0.95, |_, _| None);
+        let approx = select_approximate(&e, dim, &order, 0.95, Approximate::default(), |_, _| None);
+        let kept = |d: &[Decision]| d.iter().filter(|x| matches!(x, Decision::Kept)).count();
+        assert_eq!(kept(&exact), groups);
+        assert_eq!(kept(&approx), groups);
+        for (i, d) in approx.iter().enumerate() {
+            if let Decision::Duplicate { of, similarity } = d {
+                assert_eq!(of / size, i / size);
+                assert!(*similarity >= 0.95);
+            }
+        }
     }
 }
