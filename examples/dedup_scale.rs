@@ -2,13 +2,11 @@
 //! around random directions, visited in a shuffled order. Prints time, kept count, how many of the
 //! planted groups were found whole, and the peak memory of the process.
 //!
-//!   cargo run --release --example dedup_scale -- N [GROUP_SIZE] [THRESHOLD] [exact|approximate|both]
-//!
-//! With `both`, also prints the share of the exact run's duplicates the approximate run finds.
+//!   cargo run --release --example dedup_scale -- N [GROUP_SIZE] [THRESHOLD]
 
 use std::time::Instant;
 
-use framelabel::embed::similar::{Approximate, Decision, normalise, select, select_approximate};
+use framelabel::embed::similar::{Decision, normalise, select};
 
 /// A small deterministic generator (xorshift), so every run sees the same data.
 struct Rng(u64);
@@ -65,63 +63,30 @@ fn main() {
     // Visit in a shuffled order (a permutation by a multiplier coprime with n).
     let step = (0..).map(|k| 7919 + k).find(|s| gcd(*s, n) == 1).unwrap();
     let order: Vec<usize> = (0..n).map(|i| (i * step) % n).collect();
-    let mode = args.get(4).map(String::as_str).unwrap_or("exact");
-    let mut results: Vec<(&str, Vec<Decision>)> = Vec::new();
-    for m in ["exact", "approximate"] {
-        if mode != m && mode != "both" {
-            continue;
-        }
-        let start = Instant::now();
-        let d = if m == "exact" {
-            select(&emb, dim, &order, threshold, |_, _| None)
-        } else {
-            select_approximate(
-                &emb,
-                dim,
-                &order,
-                threshold,
-                Approximate::default(),
-                |_, _| None,
-            )
-        };
-        let secs = start.elapsed().as_secs_f64();
-        let kept = d.iter().filter(|x| matches!(x, Decision::Kept)).count();
-        let whole = (0..groups)
-            .filter(|g| {
-                let members = (g * group..((g + 1) * group).min(n)).collect::<Vec<_>>();
-                members
-                    .iter()
-                    .filter(|&&i| matches!(d[i], Decision::Kept))
-                    .count()
-                    == 1
-                    && members.iter().all(|&i| match d[i] {
-                        Decision::Duplicate { of, .. } => of / group == *g,
-                        Decision::Kept => true,
-                    })
-            })
-            .count();
-        println!(
-            "{m:<11} n {n}  dim {dim}  groups {groups}  threads {}  time {secs:.2} s  kept {kept}  groups found whole {:.2}%  peak RSS so far {:.0} MB",
-            rayon::current_num_threads(),
-            100.0 * whole as f64 / groups as f64,
-            peak_rss_mb()
-        );
-        results.push((m, d));
-    }
-    if let [(_, exact), (_, approx)] = results.as_slice() {
-        let dups: Vec<usize> = (0..n)
-            .filter(|&i| matches!(exact[i], Decision::Duplicate { .. }))
-            .collect();
-        let found = dups
-            .iter()
-            .filter(|&&i| matches!(approx[i], Decision::Duplicate { .. }))
-            .count();
-        println!(
-            "approximate finds {:.3}% of the exact run's {} duplicates (goal >= 99%)",
-            100.0 * found as f64 / dups.len().max(1) as f64,
-            dups.len()
-        );
-    }
+    let start = Instant::now();
+    let d = select(&emb, dim, &order, threshold, |_, _| None);
+    let secs = start.elapsed().as_secs_f64();
+    let kept = d.iter().filter(|x| matches!(x, Decision::Kept)).count();
+    let whole = (0..groups)
+        .filter(|g| {
+            let members = (g * group..((g + 1) * group).min(n)).collect::<Vec<_>>();
+            members
+                .iter()
+                .filter(|&&i| matches!(d[i], Decision::Kept))
+                .count()
+                == 1
+                && members.iter().all(|&i| match d[i] {
+                    Decision::Duplicate { of, .. } => of / group == *g,
+                    Decision::Kept => true,
+                })
+        })
+        .count();
+    println!(
+        "n {n}  dim {dim}  groups {groups}  threads {}  time {secs:.2} s  kept {kept}  groups found whole {:.2}%  peak RSS {:.0} MB",
+        rayon::current_num_threads(),
+        100.0 * whole as f64 / groups as f64,
+        peak_rss_mb()
+    );
 }
 
 fn gcd(a: usize, b: usize) -> usize {

@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # Dedup benchmarks, printed as figures:
 #   1. near-duplicate selection at scale on synthetic clustered 512-d embeddings (examples/dedup_scale.rs):
-#      exact and approximate (HNSW) at 100 000 with the share of exact duplicates the approximate run finds,
-#      then approximate at 1 000 000: time, kept count, planted groups found whole, peak memory;
+#      time, kept count, share of planted groups found whole, peak memory; N from $SIZES (default 100000);
 #   2. embedding throughput of framelabel dedup with the shared MobileNetV2 on frames of VIDEO,
 #      batch 1 against batch 8 (same frames, same threads).
 #   scripts/bench-dedup.sh [VIDEO]
@@ -17,8 +16,9 @@ model="$root/../shared/models/mobilenetv2-12-int8-emb.onnx"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
-"$root/target/release/examples/dedup_scale" 100000 10 0.95 both
-"$root/target/release/examples/dedup_scale" 1000000 10 0.95 approximate
+for n in ${SIZES:-100000}; do
+  "$root/target/release/examples/dedup_scale" "$n"
+done
 
 "$bin" extract "$video" --out "$work/base" --every 2 -q
 for b in 1 8; do

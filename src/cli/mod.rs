@@ -210,10 +210,6 @@ pub struct DedupArgs {
     /// Also treat frames of one video closer than this many seconds to a kept frame as duplicates.
     #[arg(long, value_name = "SECONDS", allow_negative_numbers = true)]
     pub min_gap: Option<f64>,
-    /// Compare with every kept frame up to this many frames; above it, search an approximate
-    /// nearest-neighbour index (HNSW), which may miss a few duplicates but scales to millions.
-    #[arg(long, value_name = "N", default_value_t = 50_000)]
-    pub exact_limit: usize,
     #[command(flatten)]
     pub model: ModelArgs,
     /// No progress bar and no summary line (errors and warnings still go to stderr).
@@ -266,7 +262,6 @@ impl DedupArgs {
             save_embeddings: self.save_embeddings,
             keep_rejected: self.keep_rejected,
             min_gap: self.min_gap,
-            exact_limit: self.exact_limit,
         })
     }
 }

@@ -10,7 +10,7 @@ use std::time::Instant;
 use serde::Serialize;
 
 use super::EmbedderSetup;
-use super::similar::{Approximate, Decision, normalise, select, select_approximate};
+use super::similar::{Decision, normalise, select};
 use crate::dataset::{Dataset, FrameStatus, write_atomic, write_json_atomic};
 use crate::error::{Error, Result};
 use crate::models::spec::{ModelSpec, ResolveOptions, resolve};
@@ -38,8 +38,6 @@ pub struct DedupConfig {
     pub keep_rejected: bool,
     /// Frames of one video closer than this (seconds) to a kept frame are duplicates too.
     pub min_gap: Option<f64>,
-    /// Above this many frames, search kept frames with an HNSW index instead of exactly.
-    pub exact_limit: usize,
 }
 
 /// The embedder as `run.json` records it.
@@ -63,8 +61,6 @@ pub struct DedupSummary {
     pub duplicates: u64,
     /// Of the duplicates, those only closer than --min-gap.
     pub too_close: u64,
-    /// `exact` or `approximate` (HNSW, above --exact-limit frames).
-    pub search: &'static str,
     pub missing: u64,
     pub elapsed_s: f64,
     pub frames_per_s: f64,
@@ -92,7 +88,6 @@ pub fn dedup(cfg: &DedupConfig, progress: Progress) -> Result<DedupSummary> {
         kept: 0,
         duplicates: 0,
         too_close: 0,
-        search: "exact",
         missing: 0,
         elapsed_s: 0.0,
         frames_per_s: 0.0,
@@ -181,21 +176,7 @@ pub fn dedup(cfg: &DedupConfig, progress: Progress) -> Result<DedupSummary> {
             .min_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)))
             .map(|(j, _)| j)
     };
-    let decisions = if order.len() > cfg.exact_limit {
-        summary.search = "approximate";
-        pool.install(|| {
-            select_approximate(
-                &emb,
-                dim,
-                &order,
-                cfg.threshold,
-                Approximate::default(),
-                gap,
-            )
-        })
-    } else {
-        pool.install(|| select(&emb, dim, &order, cfg.threshold, gap))
-    };
+    let decisions = pool.install(|| select(&emb, dim, &order, cfg.threshold, gap));
 
     let mut moves = Vec::new();
     let mut deletes = Vec::new();
