@@ -200,6 +200,53 @@ impl Dataset {
     }
 }
 
+impl Dataset {
+    /// Replaces `frames.jsonl` with `records`, atomically: for stages that change records in place.
+    pub fn rewrite_frames(&self, records: &[FrameRecord]) -> Result<()> {
+        let mut text = String::new();
+        for r in records {
+            text.push_str(&serde_json::to_string(r).expect("records serialise"));
+            text.push('\n');
+        }
+        write_atomic(&self.frames_path(), text.as_bytes())
+    }
+
+    /// The parsed `run.json`, or an empty object when it is missing or unreadable.
+    pub fn run_json(&self) -> serde_json::Value {
+        fs::read_to_string(self.run_path())
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .filter(|v| v.is_object())
+            .unwrap_or_else(|| serde_json::json!({}))
+    }
+
+    /// Sets the entry `key` of `run.json` (one per later stage), keeping what other stages wrote.
+    pub fn set_run_entry<T: Serialize>(&self, key: &str, value: &T) -> Result<()> {
+        let mut run = self.run_json();
+        run[key] = serde_json::to_value(value).expect("entries serialise");
+        write_json_atomic(&self.run_path(), &run)
+    }
+
+    /// Moves files within the folder, creating target folders as needed.
+    pub fn move_files(&self, moves: &[(PathBuf, PathBuf)]) -> Result<()> {
+        for (from, to) in moves {
+            if let Some(dir) = to.parent() {
+                fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+            }
+            fs::rename(from, to).map_err(|e| Error::io(from, e))?;
+        }
+        Ok(())
+    }
+
+    /// `path` relative to the folder, as records store it.
+    pub fn relative(&self, path: &Path) -> String {
+        path.strip_prefix(&self.root)
+            .unwrap_or(path)
+            .to_string_lossy()
+            .into_owned()
+    }
+}
+
 fn remove_if_exists(path: &Path) -> Result<()> {
     match fs::remove_file(path) {
         Ok(()) => Ok(()),

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::coco::{self, CocoCategory};
 use super::decode::{DecodeParams, Detection, decode};
 use super::{DetectorSetup, Family};
-use crate::dataset::{Dataset, FrameStatus, write_atomic, write_json_atomic};
+use crate::dataset::{Dataset, FrameStatus, write_json_atomic};
 use crate::error::{Error, Result};
 use crate::models::spec::{ModelSpec, ResolveOptions, ResolvedModel, resolve};
 use crate::progress::Progress;
@@ -256,12 +256,7 @@ pub fn label(cfg: &LabelConfig, progress: Progress) -> Result<LabelSummary> {
             } else {
                 dataset.images_dir().join(&name)
             };
-            rec.file = Some(
-                to.strip_prefix(dataset.root())
-                    .unwrap_or(&to)
-                    .to_string_lossy()
-                    .into_owned(),
-            );
+            rec.file = Some(dataset.relative(&to));
             moves.push((item.path.clone(), to));
             rec.status = want;
         }
@@ -304,18 +299,8 @@ pub fn label(cfg: &LabelConfig, progress: Progress) -> Result<LabelSummary> {
         categories: categories.iter().flatten().cloned().collect(),
     };
     write_json_atomic(&dataset.root().join(ANNOTATIONS_FILE), &coco)?;
-    for (from, to) in &moves {
-        if let Some(dir) = to.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        }
-        std::fs::rename(from, to).map_err(|e| Error::io(from, e))?;
-    }
-    let mut text = String::new();
-    for r in &records {
-        text.push_str(&serde_json::to_string(r).expect("records serialise"));
-        text.push('\n');
-    }
-    write_atomic(&dataset.frames_path(), text.as_bytes())?;
+    dataset.move_files(&moves)?;
+    dataset.rewrite_frames(&records)?;
 
     summary.elapsed_s = started.elapsed().as_secs_f64();
     summary.frames_per_s = summary.images as f64 / summary.elapsed_s.max(1e-9);
@@ -323,7 +308,7 @@ pub fn label(cfg: &LabelConfig, progress: Progress) -> Result<LabelSummary> {
         // Keep the detector record of the run that made the predictions.
         summary.detector = previous_record(&dataset);
     }
-    update_run_json(&dataset, &summary)?;
+    dataset.set_run_entry("label", &summary)?;
     summary.warnings = warnings;
     Ok(summary)
 }
@@ -475,29 +460,12 @@ fn read_previous(dataset: &Dataset, items: &[Item]) -> Result<Previous> {
     })
 }
 
-fn read_run_json(dataset: &Dataset) -> serde_json::Value {
-    std::fs::read_to_string(dataset.run_path())
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok())
-        .unwrap_or_else(|| serde_json::json!({}))
-}
-
 fn previous_record(dataset: &Dataset) -> Option<ModelRecord> {
-    serde_json::from_value(read_run_json(dataset)["label"]["detector"].clone()).ok()
+    serde_json::from_value(dataset.run_json()["label"]["detector"].clone()).ok()
 }
 
 fn previous_detector(dataset: &Dataset) -> Option<String> {
     previous_record(dataset).map(|r| r.spec)
-}
-
-/// Adds the `label` entry to `run.json`, keeping what other stages wrote.
-fn update_run_json(dataset: &Dataset, summary: &LabelSummary) -> Result<()> {
-    let mut run = read_run_json(dataset);
-    if !run.is_object() {
-        run = serde_json::json!({});
-    }
-    run["label"] = serde_json::to_value(summary).expect("summary serialises");
-    write_json_atomic(&dataset.run_path(), &run)
 }
 
 /// One entry of `predictions.json` (the COCO results format).

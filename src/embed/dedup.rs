@@ -198,12 +198,7 @@ pub fn dedup(cfg: &DedupConfig, progress: Progress) -> Result<DedupSummary> {
                 if cfg.keep_rejected {
                     let name = from.file_name().unwrap_or_default().to_owned();
                     let to = dataset.rejected_dir(FrameStatus::Duplicate).join(name);
-                    rec.file = Some(
-                        to.strip_prefix(dataset.root())
-                            .unwrap_or(&to)
-                            .to_string_lossy()
-                            .into_owned(),
-                    );
+                    rec.file = Some(dataset.relative(&to));
                     moves.push((from, to));
                 } else {
                     rec.file = None;
@@ -236,30 +231,14 @@ pub fn dedup(cfg: &DedupConfig, progress: Progress) -> Result<DedupSummary> {
         write_json_atomic(&dataset.root().join(EMBEDDINGS_NAMES_FILE), &names)?;
     }
     // Moved files first (nothing is lost if the run stops here), then the records, then deletions.
-    for (from, to) in &moves {
-        if let Some(dir) = to.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        }
-        std::fs::rename(from, to).map_err(|e| Error::io(from, e))?;
-    }
-    let mut text = String::new();
-    for r in &records {
-        text.push_str(&serde_json::to_string(r).expect("records serialise"));
-        text.push('\n');
-    }
-    write_atomic(&dataset.frames_path(), text.as_bytes())?;
+    dataset.move_files(&moves)?;
+    dataset.rewrite_frames(&records)?;
     for f in &deletes {
         std::fs::remove_file(f).map_err(|e| Error::io(f, e))?;
     }
     summary.elapsed_s = started.elapsed().as_secs_f64();
     summary.frames_per_s = present.len() as f64 / summary.elapsed_s.max(1e-9);
-    let mut run: serde_json::Value = std::fs::read_to_string(dataset.run_path())
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok())
-        .filter(|v: &serde_json::Value| v.is_object())
-        .unwrap_or_else(|| serde_json::json!({}));
-    run["dedup"] = serde_json::to_value(&summary).expect("summary serialises");
-    write_json_atomic(&dataset.run_path(), &run)?;
+    dataset.set_run_entry("dedup", &summary)?;
     Ok(summary)
 }
 
