@@ -201,6 +201,19 @@ impl Dataset {
 }
 
 impl Dataset {
+    /// Opens the output folder of an earlier `extract` for a later stage: an error naming the fix
+    /// when it has no `frames.jsonl`.
+    pub fn open_existing(root: impl Into<PathBuf>) -> Result<Self> {
+        let dataset = Dataset::new(root);
+        if !dataset.frames_path().is_file() {
+            return Err(Error::output(
+                &dataset.root,
+                "has no frames.jsonl: not a framelabel output folder; run `framelabel extract VIDEO --out DIR` first",
+            ));
+        }
+        Ok(dataset)
+    }
+
     /// Replaces `frames.jsonl` with `records`, atomically: for stages that change records in place.
     pub fn rewrite_frames(&self, records: &[FrameRecord]) -> Result<()> {
         let mut text = String::new();

@@ -243,13 +243,7 @@ impl DedupArgs {
             ));
         }
         if !self.dir.is_dir() {
-            return Err(Error::usage(
-                "DIR",
-                format!(
-                    "{}: no such folder; give the --out folder of `framelabel extract`",
-                    self.dir.display()
-                ),
-            ));
+            return Err(not_a_folder(&self.dir));
         }
         Ok(crate::embed::dedup::DedupConfig {
             dir: self.dir.clone(),
@@ -316,13 +310,7 @@ impl LabelArgs {
             .map(|s| parse_area("--max-box-area", s))
             .transpose()?;
         if !self.dir.is_dir() {
-            return Err(Error::usage(
-                "DIR",
-                format!(
-                    "{}: no such folder; give the --out folder of `framelabel extract`",
-                    self.dir.display()
-                ),
-            ));
+            return Err(not_a_folder(&self.dir));
         }
         let classes = self.classes.as_ref().map(|v| {
             v.iter()
@@ -390,6 +378,17 @@ impl ModelArgs {
             None => Ok(std::thread::available_parallelism().map_or(1, |n| n.get())),
         }
     }
+}
+
+/// The error for a stage's DIR argument that is not a folder.
+fn not_a_folder(dir: &std::path::Path) -> Error {
+    Error::usage(
+        "DIR",
+        format!(
+            "{}: no such folder; give the --out folder of `framelabel extract`",
+            dir.display()
+        ),
+    )
 }
 
 fn parse_device(s: &str) -> Result<crate::runtime::Device, String> {

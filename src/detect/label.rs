@@ -123,13 +123,7 @@ struct Labelled {
 /// Runs the stage on `cfg.dir`.
 pub fn label(cfg: &LabelConfig, progress: Progress) -> Result<LabelSummary> {
     let started = Instant::now();
-    let dataset = Dataset::new(&cfg.dir);
-    if !dataset.frames_path().is_file() {
-        return Err(Error::output(
-            &cfg.dir,
-            "has no frames.jsonl: not a framelabel output folder; run `framelabel extract VIDEO --out DIR` first",
-        ));
-    }
+    let dataset = Dataset::open_existing(&cfg.dir)?;
     let mut records = dataset.read_frames()?;
     // Everything in the dataset, including frames an earlier --drop-empty set aside.
     let items: Vec<Item> = records

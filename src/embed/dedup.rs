@@ -70,13 +70,7 @@ pub struct DedupSummary {
 
 pub fn dedup(cfg: &DedupConfig, progress: Progress) -> Result<DedupSummary> {
     let started = Instant::now();
-    let dataset = Dataset::new(&cfg.dir);
-    if !dataset.frames_path().is_file() {
-        return Err(Error::output(
-            &cfg.dir,
-            "has no frames.jsonl: not a framelabel output folder; run `framelabel extract VIDEO --out DIR` first",
-        ));
-    }
+    let dataset = Dataset::open_existing(&cfg.dir)?;
     let mut records = dataset.read_frames()?;
     let items: Vec<usize> = (0..records.len())
         .filter(|&i| records[i].status == FrameStatus::Kept && records[i].file.is_some())
