@@ -16,6 +16,7 @@ pub mod dataset;
 pub mod detect;
 pub mod embed;
 pub mod error;
+pub mod export;
 pub mod extract;
 pub mod models;
 pub mod progress;

@@ -4,6 +4,7 @@
 #[macro_use]
 mod common;
 mod dedup;
+mod export;
 mod extract_bad_input;
 mod extract_formats;
 mod extract_output;

@@ -117,6 +117,36 @@ pub fn run(cli: Cli) -> crate::Result<i32> {
             }
             Ok(crate::EXIT_OK)
         }
+        Command::Export(args) => {
+            let cfg = args.to_config()?;
+            let done = crate::export::export(&cfg)?;
+            for e in &done {
+                if e.format == crate::export::Format::CocoResults && e.boxes == 0 {
+                    eprintln!(
+                        "framelabel: warning: {}: no boxes, so results.json is an empty list, which pycocotools' loadRes cannot load",
+                        e.path.display()
+                    );
+                }
+            }
+            if args.json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&done).expect("summary serialises")
+                );
+            } else if !args.quiet {
+                for e in &done {
+                    eprintln!(
+                        "{}: {} images, {} boxes, {} classes in {}",
+                        e.format,
+                        e.images,
+                        e.boxes,
+                        e.classes,
+                        e.path.display()
+                    );
+                }
+            }
+            Ok(crate::EXIT_OK)
+        }
         Command::Label(args) => {
             let cfg = args.to_config()?;
             let summary = crate::detect::label::label(&cfg, Progress::new(args.quiet))?;

@@ -39,6 +39,9 @@ pub enum Command {
     Dedup(Box<DedupArgs>),
     /// Run a COCO-pretrained detector over the kept frames of an output folder and write COCO JSON.
     Label(Box<LabelArgs>),
+    /// Write the labels of an output folder in the formats annotation and training tools import
+    /// (yolo, voc, cvat, label-studio, coco-results).
+    Export(Box<ExportArgs>),
     /// List the built-in models or download them for offline use.
     #[command(subcommand)]
     Models(ModelsCommand),
@@ -135,30 +138,8 @@ pub struct LabelArgs {
     )]
     pub batch_size: i64,
 
-    /// Keep only these classes, comma-separated (original --classes_of_interest).
-    #[arg(
-        long,
-        value_name = "NAMES",
-        value_delimiter = ',',
-        help_heading = "Filters"
-    )]
-    pub classes: Option<Vec<String>>,
-    /// Drop boxes smaller than A: a fraction of the image area (0.001), or pixels with px (400px).
-    #[arg(
-        long,
-        value_name = "A",
-        allow_hyphen_values = true,
-        help_heading = "Filters"
-    )]
-    pub min_box_area: Option<String>,
-    /// Drop boxes larger than A: a fraction of the image area (0.5), or pixels with px.
-    #[arg(
-        long,
-        value_name = "A",
-        allow_hyphen_values = true,
-        help_heading = "Filters"
-    )]
-    pub max_box_area: Option<String>,
+    #[command(flatten)]
+    pub boxes: BoxFilterArgs,
     /// Move frames left with no box out of the dataset, to rejected/empty/ (the original's
     /// behaviour; by default they stay as negatives).
     #[arg(long, help_heading = "Filters")]
@@ -299,27 +280,12 @@ impl LabelArgs {
         if self.batch_size < 1 {
             return Err(Error::usage("--batch-size", "must be at least 1"));
         }
-        let min_area = self
-            .min_box_area
-            .as_deref()
-            .map(|s| parse_area("--min-box-area", s))
-            .transpose()?;
-        let max_area = self
-            .max_box_area
-            .as_deref()
-            .map(|s| parse_area("--max-box-area", s))
-            .transpose()?;
+        let filters = crate::detect::label::Filters {
+            drop_empty: self.drop_empty,
+            ..self.boxes.to_filters()?
+        };
         if !self.dir.is_dir() {
             return Err(not_a_folder(&self.dir));
-        }
-        let classes = self.classes.as_ref().map(|v| {
-            v.iter()
-                .map(|c| c.trim().to_string())
-                .filter(|c| !c.is_empty())
-                .collect::<Vec<_>>()
-        });
-        if classes.as_ref().is_some_and(|c| c.is_empty()) {
-            return Err(Error::usage("--classes", "no class names given"));
         }
         Ok(crate::detect::label::LabelConfig {
             dir: self.dir.clone(),
@@ -332,13 +298,120 @@ impl LabelArgs {
             confidence: confidence as f32,
             nms_iou: nms_iou as f32,
             max_detections: self.max_detections as usize,
-            filters: crate::detect::label::Filters {
-                classes,
-                min_area,
-                max_area,
-                drop_empty: self.drop_empty,
-            },
+            filters,
             refilter: self.refilter,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ExportArgs {
+    /// An output folder labelled by `framelabel label`.
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+    /// Formats, comma-separated: yolo, voc, cvat, label-studio, coco-results.
+    #[arg(long, short, value_name = "F", value_delimiter = ',', required = true)]
+    pub format: Vec<String>,
+    /// The export folder; with several formats, the folder holding one folder per format
+    /// [default: DIR/export/FORMAT].
+    #[arg(long, short, value_name = "PATH")]
+    pub out: Option<PathBuf>,
+    /// yolo: add the score as a sixth column (for review tools; `yolo train` wants five).
+    #[arg(long)]
+    pub with_scores: bool,
+    /// label-studio: URL prefix of the image files [default: /data/local-files/?d=images/].
+    #[arg(long, value_name = "URL")]
+    pub image_root: Option<String>,
+    #[command(flatten)]
+    pub boxes: BoxFilterArgs,
+    /// No summary lines.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Print what was written as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl ExportArgs {
+    pub fn to_config(&self) -> Result<crate::export::ExportConfig> {
+        let mut formats = Vec::new();
+        for f in &self.format {
+            let f: crate::export::Format = f.parse().map_err(|m| Error::usage("--format", m))?;
+            if !formats.contains(&f) {
+                formats.push(f);
+            }
+        }
+        let filters = self.boxes.to_filters()?;
+        if !self.dir.is_dir() {
+            return Err(not_a_folder(&self.dir));
+        }
+        Ok(crate::export::ExportConfig {
+            dir: self.dir.clone(),
+            formats,
+            out: self.out.clone(),
+            filters,
+            with_scores: self.with_scores,
+            image_root: self.image_root.clone(),
+        })
+    }
+}
+
+/// The class and box-size filters of `label` and `export`.
+#[derive(Debug, Clone, Args)]
+pub struct BoxFilterArgs {
+    /// Keep only these classes, comma-separated (original --classes_of_interest).
+    #[arg(
+        long,
+        value_name = "NAMES",
+        value_delimiter = ',',
+        help_heading = "Filters"
+    )]
+    pub classes: Option<Vec<String>>,
+    /// Drop boxes smaller than A: a fraction of the image area (0.001), or pixels with px (400px).
+    #[arg(
+        long,
+        value_name = "A",
+        allow_hyphen_values = true,
+        help_heading = "Filters"
+    )]
+    pub min_box_area: Option<String>,
+    /// Drop boxes larger than A: a fraction of the image area (0.5), or pixels with px.
+    #[arg(
+        long,
+        value_name = "A",
+        allow_hyphen_values = true,
+        help_heading = "Filters"
+    )]
+    pub max_box_area: Option<String>,
+}
+
+impl BoxFilterArgs {
+    /// The checked filters (`drop_empty` off).
+    pub fn to_filters(&self) -> Result<crate::detect::label::Filters> {
+        let min_area = self
+            .min_box_area
+            .as_deref()
+            .map(|s| parse_area("--min-box-area", s))
+            .transpose()?;
+        let max_area = self
+            .max_box_area
+            .as_deref()
+            .map(|s| parse_area("--max-box-area", s))
+            .transpose()?;
+        let classes = self.classes.as_ref().map(|v| {
+            v.iter()
+                .map(|c| c.trim().to_string())
+                .filter(|c| !c.is_empty())
+                .collect::<Vec<_>>()
+        });
+        if classes.as_ref().is_some_and(|c| c.is_empty()) {
+            return Err(Error::usage("--classes", "no class names given"));
+        }
+        Ok(crate::detect::label::Filters {
+            classes,
+            min_area,
+            max_area,
+            drop_empty: false,
         })
     }
 }

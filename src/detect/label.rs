@@ -33,7 +33,7 @@ pub enum Area {
 }
 
 impl Area {
-    fn pixels(self, image_area: f64) -> f64 {
+    pub fn pixels(self, image_area: f64) -> f64 {
         match self {
             Area::Fraction(f) => f * image_area,
             Area::Pixels(p) => p,
@@ -323,7 +323,7 @@ fn model_record(r: &ResolvedModel, s: &DetectorSetup, device: Device) -> ModelRe
 }
 
 /// Per-class keep flags for `--classes`, checking every name against the detector's labels.
-fn class_filter(f: &Filters, labels: &[String]) -> Result<Option<Vec<bool>>> {
+pub(crate) fn class_filter(f: &Filters, labels: &[String]) -> Result<Option<Vec<bool>>> {
     let Some(names) = &f.classes else {
         return Ok(None);
     };

@@ -1,0 +1,109 @@
+//! Label Studio: `tasks.json` (one task per image, the boxes as a prediction so annotators start from
+//! them and Label Studio can sort tasks by score) and `labeling_config.xml`, whose control and object
+//! names (`label`, `image`) are the `from_name`/`to_name` of every prediction. Box positions are
+//! percentages of the image size, as Label Studio stores them. Images without boxes are tasks too:
+//! an empty prediction still needs a reviewer's "nothing here".
+
+use std::path::Path;
+
+use super::xml::{self};
+use super::{Labels, hex_colour, write_file};
+use crate::dataset::write_json_atomic;
+use crate::error::{Error, Result};
+
+/// Where Label Studio's local-files storage serves `DIR/images/` when its document root is `DIR`.
+pub const DEFAULT_IMAGE_ROOT: &str = "/data/local-files/?d=images/";
+
+pub(super) fn write(labels: &Labels, dir: &Path, image_root: Option<&str>) -> Result<()> {
+    let mut root = image_root.unwrap_or(DEFAULT_IMAGE_ROOT).to_string();
+    if !(root.is_empty() || root.ends_with('/') || root.ends_with('=')) {
+        root.push('/');
+    }
+    let pct = |v: f64, size: u32| (v / size as f64 * 100.0 * 1e6).round() / 1e6;
+    let tasks: Vec<serde_json::Value> = labels
+        .images
+        .iter()
+        .map(|im| {
+            let result: Vec<serde_json::Value> = im
+                .boxes
+                .iter()
+                .enumerate()
+                .map(|(k, b)| {
+                    serde_json::json!({
+                        "id": format!("fl{}_{k}", im.id),
+                        "type": "rectanglelabels",
+                        "from_name": "label",
+                        "to_name": "image",
+                        "original_width": im.width,
+                        "original_height": im.height,
+                        "image_rotation": 0,
+                        "value": {
+                            "x": pct(b.x, im.width),
+                            "y": pct(b.y, im.height),
+                            "width": pct(b.w, im.width),
+                            "height": pct(b.h, im.height),
+                            "rotation": 0,
+                            "rectanglelabels": [labels.classes[b.class].name],
+                        },
+                        "score": b.score,
+                    })
+                })
+                .collect();
+            let mean = if im.boxes.is_empty() {
+                0.0
+            } else {
+                im.boxes.iter().map(|b| b.score).sum::<f64>() / im.boxes.len() as f64
+            };
+            serde_json::json!({
+                "data": {
+                    "image": format!("{root}{}", im.file_name),
+                    "coco_image_id": im.id,
+                },
+                "predictions": [{
+                    "model_version": labels.detector,
+                    "score": (mean * 1e5).round() / 1e5,
+                    "result": result,
+                }],
+            })
+        })
+        .collect();
+    write_json_atomic(&dir.join("tasks.json"), &tasks)?;
+    let path = dir.join("labeling_config.xml");
+    let bytes = config(labels).map_err(|e| Error::io(&path, e))?;
+    // The config is pasted into Label Studio's code editor, which wants no XML declaration.
+    let text = String::from_utf8_lossy(&bytes);
+    let body = text
+        .split_once("?>")
+        .map_or(&*text, |(_, b)| b)
+        .trim_start();
+    write_file(&path, body.as_bytes())
+}
+
+fn config(labels: &Labels) -> std::io::Result<Vec<u8>> {
+    let mut w = xml::writer();
+    w.create_element("View").write_inner_content(|w| {
+        w.create_element("Image")
+            .with_attributes([
+                ("name", "image"),
+                ("value", "$image"),
+                ("zoom", "true"),
+                ("zoomControl", "true"),
+            ])
+            .write_empty()?;
+        w.create_element("RectangleLabels")
+            .with_attributes([("name", "label"), ("toName", "image")])
+            .write_inner_content(|w| {
+                for (i, c) in labels.classes.iter().enumerate() {
+                    w.create_element("Label")
+                        .with_attributes([
+                            ("value", c.name.as_str()),
+                            ("background", hex_colour(i).as_str()),
+                        ])
+                        .write_empty()?;
+                }
+                Ok(())
+            })?;
+        Ok(())
+    })?;
+    Ok(xml::finish(w))
+}

@@ -1,0 +1,519 @@
+//! `framelabel export`: the pseudo labels of `annotations.json` in the formats annotation and training
+//! tools import as they are.
+//!
+//! Every format is written from one typed view of the labelled dataset ([`Labels`]), so a box means
+//! the same thing everywhere and the class and size filters apply once. Each export goes to a fresh
+//! folder that replaces the previous export only when complete: a failed or interrupted export never
+//! leaves a half-written dataset that a training run would silently accept. A folder framelabel did
+//! not write is never replaced.
+
+mod cvat;
+mod label_studio;
+mod voc;
+mod yolo;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::dataset::{Dataset, write_json_atomic};
+use crate::detect::label::{ANNOTATIONS_FILE, Filters, class_filter};
+use crate::error::{Error, Result};
+
+/// The file that marks a folder as an export framelabel may replace.
+const MARKER: &str = ".framelabel-export";
+
+/// An export format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Format {
+    /// Ultralytics layout: `images/`, `labels/*.txt`, `data.yaml`.
+    Yolo,
+    /// Pascal VOC: `Annotations/*.xml`, `JPEGImages/`, `ImageSets/Main/default.txt`, `labelmap.txt`.
+    Voc,
+    /// CVAT for images 1.1: `annotations.xml` (+ `labels.json` for the task's label constructor).
+    Cvat,
+    /// Label Studio tasks with predictions: `tasks.json` + `labeling_config.xml`.
+    LabelStudio,
+    /// The COCO results list: `results.json`.
+    CocoResults,
+}
+
+impl Format {
+    pub const ALL: [Format; 5] = [
+        Format::Yolo,
+        Format::Voc,
+        Format::Cvat,
+        Format::LabelStudio,
+        Format::CocoResults,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Yolo => "yolo",
+            Format::Voc => "voc",
+            Format::Cvat => "cvat",
+            Format::LabelStudio => "label-studio",
+            Format::CocoResults => "coco-results",
+        }
+    }
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Format {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let s = s.trim().to_ascii_lowercase().replace('_', "-");
+        Format::ALL
+            .into_iter()
+            .find(|f| f.name() == s || (s == "labelstudio" && *f == Format::LabelStudio))
+            .ok_or_else(|| {
+                let names: Vec<&str> = Format::ALL.iter().map(|f| f.name()).collect();
+                format!("'{s}' is not an export format; valid: {}", names.join(", "))
+            })
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ExportConfig {
+    /// The labelled output folder.
+    pub dir: PathBuf,
+    pub formats: Vec<Format>,
+    /// The export folder for one format, or the parent of one folder per format when there are
+    /// several [default: DIR/export/FORMAT].
+    pub out: Option<PathBuf>,
+    /// Class subset and box-size bounds, applied on top of those of `annotations.json`.
+    pub filters: Filters,
+    /// YOLO: a sixth column with the score.
+    pub with_scores: bool,
+    /// Label Studio: the URL prefix of the image files [default: `/data/local-files/?d=images/`].
+    pub image_root: Option<String>,
+}
+
+/// What one format's export wrote.
+#[derive(Debug, Clone, Serialize)]
+pub struct Exported {
+    pub format: Format,
+    pub path: PathBuf,
+    pub images: usize,
+    pub boxes: usize,
+    pub classes: usize,
+}
+
+/// One class of the export; `index` is its position in the class list (YOLO's class number).
+#[derive(Debug, Clone)]
+pub struct Class {
+    pub coco_id: u32,
+    pub name: String,
+}
+
+/// One box in pixels of the written JPEG.
+#[derive(Debug, Clone, Copy)]
+pub struct BoxLabel {
+    /// Index into [`Labels::classes`].
+    pub class: usize,
+    pub x: f64,
+    pub y: f64,
+    pub w: f64,
+    pub h: f64,
+    pub score: f64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Image {
+    /// The COCO image id of `annotations.json`.
+    pub id: u64,
+    /// File name inside `DIR/images/`.
+    pub file_name: String,
+    pub path: PathBuf,
+    pub width: u32,
+    pub height: u32,
+    pub boxes: Vec<BoxLabel>,
+}
+
+impl Image {
+    /// The file name without its extension: the name of the per-image label file.
+    pub fn stem(&self) -> &str {
+        Path::new(&self.file_name)
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or(&self.file_name)
+    }
+}
+
+/// The labelled dataset as every format sees it: images in file-name order, classes in the order
+/// of `annotations.json`'s categories.
+#[derive(Debug, Clone)]
+pub struct Labels {
+    pub images: Vec<Image>,
+    pub classes: Vec<Class>,
+    /// The detector spec that made the boxes (Label Studio's `model_version`).
+    pub detector: String,
+}
+
+impl Labels {
+    /// Reads `DIR/annotations.json` and applies `filters` (classes default to those `label` kept).
+    pub fn load(dataset: &Dataset, filters: &Filters) -> Result<Labels> {
+        let path = dataset.root().join(ANNOTATIONS_FILE);
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            Error::usage(
+                "DIR",
+                format!(
+                    "{}: cannot read ({e}); run `framelabel label {}` first",
+                    path.display(),
+                    dataset.root().display()
+                ),
+            )
+        })?;
+        let coco: CocoIn = serde_json::from_str(&text).map_err(|e| {
+            Error::output(
+                &path,
+                format!("not a COCO file framelabel wrote ({e}); run `framelabel label` again"),
+            )
+        })?;
+        let names: Vec<String> = coco.categories.iter().map(|c| c.name.clone()).collect();
+        let mut keep = class_filter(filters, &names)?;
+        if keep.is_none() {
+            // The subset `label --classes` chose: the export lists only those classes.
+            let chosen: Option<Vec<String>> = serde_json::from_value(
+                dataset.run_json()["label"]["parameters"]["filters"]["classes"].clone(),
+            )
+            .ok()
+            .flatten();
+            if let Some(c) = chosen {
+                let f = Filters {
+                    classes: Some(c),
+                    ..Filters::default()
+                };
+                keep = class_filter(&f, &names).ok().flatten();
+            }
+        }
+        let mut index = BTreeMap::new();
+        let mut classes = Vec::new();
+        for (i, c) in coco.categories.iter().enumerate() {
+            if keep.as_ref().is_none_or(|k| k[i]) {
+                index.insert(c.id, classes.len());
+                classes.push(Class {
+                    coco_id: c.id,
+                    name: c.name.clone(),
+                });
+            }
+        }
+        let mut images: Vec<Image> = Vec::with_capacity(coco.images.len());
+        let mut by_id = BTreeMap::new();
+        for im in coco.images {
+            let file = dataset.images_dir().join(&im.file_name);
+            if !file.is_file() {
+                return Err(Error::output(
+                    &path,
+                    format!(
+                        "lists {} which is not in images/ (frames changed after labelling); run `framelabel label {}` again",
+                        im.file_name,
+                        dataset.root().display()
+                    ),
+                ));
+            }
+            by_id.insert(im.id, images.len());
+            images.push(Image {
+                id: im.id,
+                file_name: im.file_name,
+                path: file,
+                width: im.width,
+                height: im.height,
+                boxes: Vec::new(),
+            });
+        }
+        for a in coco.annotations {
+            let (Some(&i), Some(&class)) = (by_id.get(&a.image_id), index.get(&a.category_id))
+            else {
+                continue;
+            };
+            let im = &mut images[i];
+            let area = a.bbox[2] * a.bbox[3];
+            let image_area = im.width as f64 * im.height as f64;
+            if filters
+                .min_area
+                .is_some_and(|m| area < m.pixels(image_area))
+                || filters
+                    .max_area
+                    .is_some_and(|m| area > m.pixels(image_area))
+            {
+                continue;
+            }
+            im.boxes.push(BoxLabel {
+                class,
+                x: a.bbox[0],
+                y: a.bbox[1],
+                w: a.bbox[2],
+                h: a.bbox[3],
+                score: a.score.unwrap_or(1.0),
+            });
+        }
+        images.sort_by(|a, b| a.file_name.cmp(&b.file_name));
+        let detector = coco.info["detector"]
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| "framelabel".into());
+        Ok(Labels {
+            images,
+            classes,
+            detector,
+        })
+    }
+
+    pub fn boxes(&self) -> usize {
+        self.images.iter().map(|i| i.boxes.len()).sum()
+    }
+}
+
+#[derive(Deserialize)]
+struct CocoIn {
+    #[serde(default)]
+    info: serde_json::Value,
+    images: Vec<CocoImageIn>,
+    annotations: Vec<CocoAnnotationIn>,
+    categories: Vec<CocoCategoryIn>,
+}
+
+#[derive(Deserialize)]
+struct CocoImageIn {
+    id: u64,
+    file_name: String,
+    width: u32,
+    height: u32,
+}
+
+#[derive(Deserialize)]
+struct CocoAnnotationIn {
+    image_id: u64,
+    category_id: u32,
+    bbox: [f64; 4],
+    score: Option<f64>,
+}
+
+#[derive(Deserialize)]
+struct CocoCategoryIn {
+    id: u32,
+    name: String,
+}
+
+/// Writes every requested format; returns what each wrote.
+pub fn export(cfg: &ExportConfig) -> Result<Vec<Exported>> {
+    let dataset = Dataset::open_existing(&cfg.dir)?;
+    let labels = Labels::load(&dataset, &cfg.filters)?;
+    let mut done = Vec::new();
+    for &format in &cfg.formats {
+        let dest = match (&cfg.out, cfg.formats.len()) {
+            (Some(o), 1) => o.clone(),
+            (Some(o), _) => o.join(format.name()),
+            (None, _) => dataset.root().join("export").join(format.name()),
+        };
+        write_folder(&dest, format, |tmp| match format {
+            Format::Yolo => yolo::write(&labels, tmp, cfg.with_scores),
+            Format::Voc => voc::write(&labels, tmp),
+            Format::Cvat => cvat::write(&labels, tmp),
+            Format::LabelStudio => label_studio::write(&labels, tmp, cfg.image_root.as_deref()),
+            Format::CocoResults => coco_results(&labels, tmp),
+        })?;
+        done.push(Exported {
+            format,
+            path: dest,
+            images: labels.images.len(),
+            boxes: labels.boxes(),
+            classes: labels.classes.len(),
+        });
+    }
+    Ok(done)
+}
+
+/// `results.json`: what `pycocotools`' `COCO.loadRes` and FiftyOne's COCO results importer take;
+/// image and category ids are those of `annotations.json`.
+fn coco_results(labels: &Labels, dir: &Path) -> Result<()> {
+    let results: Vec<serde_json::Value> = labels
+        .images
+        .iter()
+        .flat_map(|im| {
+            im.boxes.iter().map(|b| {
+                serde_json::json!({
+                    "image_id": im.id,
+                    "category_id": labels.classes[b.class].coco_id,
+                    "bbox": [b.x, b.y, b.w, b.h],
+                    "score": b.score,
+                })
+            })
+        })
+        .collect();
+    write_json_atomic(&dir.join("results.json"), &results)
+}
+
+/// Builds an export in a sibling temporary folder, then puts it in place of `dest`.
+fn write_folder(
+    dest: &Path,
+    format: Format,
+    build: impl FnOnce(&Path) -> Result<()>,
+) -> Result<()> {
+    let refuse = || {
+        Error::output(
+            dest,
+            "exists and is not a framelabel export; give --out an empty or new folder",
+        )
+    };
+    if dest.exists() {
+        let empty = std::fs::read_dir(dest)
+            .map_err(|_| refuse())?
+            .next()
+            .is_none();
+        if !empty && !dest.join(MARKER).is_file() {
+            return Err(refuse());
+        }
+    }
+    let parent = dest
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).map_err(|e| Error::output(parent, e.to_string()))?;
+    let name = dest
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "export".into());
+    let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
+    let old = parent.join(format!(".{name}.old-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).map_err(|e| Error::output(&tmp, e.to_string()))?;
+    let result = build(&tmp).and_then(|()| {
+        std::fs::write(tmp.join(MARKER), format!("{format}\n")).map_err(|e| Error::io(&tmp, e))
+    });
+    if let Err(e) = result {
+        let _ = std::fs::remove_dir_all(&tmp);
+        return Err(e);
+    }
+    if dest.exists() {
+        std::fs::rename(dest, &old).map_err(|e| Error::output(dest, e.to_string()))?;
+    }
+    std::fs::rename(&tmp, dest).map_err(|e| Error::output(dest, e.to_string()))?;
+    let _ = std::fs::remove_dir_all(&old);
+    Ok(())
+}
+
+/// Puts a dataset image into an export folder: a hard link (no copy of the pixels) where the file
+/// system allows it, else a copy.
+fn link_image(src: &Path, dst: &Path) -> Result<()> {
+    if std::fs::hard_link(src, dst).is_ok() {
+        return Ok(());
+    }
+    std::fs::copy(src, dst)
+        .map(|_| ())
+        .map_err(|e| Error::io(dst, e))
+}
+
+fn create_dir(path: &Path) -> Result<()> {
+    std::fs::create_dir_all(path).map_err(|e| Error::io(path, e))
+}
+
+fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    std::fs::write(path, bytes).map_err(|e| Error::io(path, e))
+}
+
+/// A distinct colour per class (golden-angle hues), the same in every format.
+pub fn class_colour(index: usize) -> [u8; 3] {
+    let h = (index as f64 * 137.508) % 360.0;
+    let (s, v) = (0.75, 0.95);
+    let c = v * s;
+    let x = c * (1.0 - ((h / 60.0) % 2.0 - 1.0).abs());
+    let (r, g, b) = match (h / 60.0) as u32 {
+        0 => (c, x, 0.0),
+        1 => (x, c, 0.0),
+        2 => (0.0, c, x),
+        3 => (0.0, x, c),
+        4 => (x, 0.0, c),
+        _ => (c, 0.0, x),
+    };
+    let m = v - c;
+    [r, g, b].map(|u| ((u + m) * 255.0).round() as u8)
+}
+
+pub fn hex_colour(index: usize) -> String {
+    let [r, g, b] = class_colour(index);
+    format!("#{r:02x}{g:02x}{b:02x}")
+}
+
+/// Rounds a coordinate for text formats: two decimals are far below a pixel and keep files short.
+fn r2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+/// XML writing helpers shared by VOC, CVAT and the Label Studio config.
+mod xml {
+    use quick_xml::Writer;
+    use quick_xml::events::{BytesDecl, BytesText, Event};
+
+    pub type W = Writer<Vec<u8>>;
+
+    pub fn writer() -> W {
+        let mut w = Writer::new_with_indent(Vec::new(), b' ', 2);
+        w.write_event(Event::Decl(BytesDecl::new("1.0", Some("utf-8"), None)))
+            .expect("writing to memory");
+        w
+    }
+
+    /// `<name>text</name>`
+    pub fn leaf(w: &mut W, name: &str, text: &str) -> std::io::Result<()> {
+        w.create_element(name)
+            .write_text_content(BytesText::new(text))?;
+        Ok(())
+    }
+
+    pub fn finish(w: W) -> Vec<u8> {
+        let mut bytes = w.into_inner();
+        bytes.push(b'\n');
+        bytes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn format_names_round_trip() {
+        for f in Format::ALL {
+            assert_eq!(f.name().parse::<Format>().unwrap(), f);
+        }
+        assert_eq!(
+            "Label_Studio".parse::<Format>().unwrap(),
+            Format::LabelStudio
+        );
+        let e = "darknet".parse::<Format>().unwrap_err();
+        assert!(
+            e.contains("yolo, voc, cvat, label-studio, coco-results"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn class_colours_differ_between_neighbours() {
+        let c: Vec<[u8; 3]> = (0..80).map(class_colour).collect();
+        for i in 1..80 {
+            let d: i32 = (0..3)
+                .map(|k| (c[i][k] as i32 - c[i - 1][k] as i32).abs())
+                .sum();
+            assert!(
+                d > 60,
+                "classes {} and {i}: {:?} {:?}",
+                i - 1,
+                c[i - 1],
+                c[i]
+            );
+        }
+        assert_eq!(hex_colour(0).len(), 7);
+    }
+}
