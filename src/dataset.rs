@@ -240,9 +240,13 @@ impl Dataset {
         write_json_atomic(&self.run_path(), &run)
     }
 
-    /// Moves files within the folder, creating target folders as needed.
+    /// Moves files within the folder, creating target folders as needed. A move already done (the
+    /// source gone, the target there) is skipped, so a stopped stage can be run again.
     pub fn move_files(&self, moves: &[(PathBuf, PathBuf)]) -> Result<()> {
         for (from, to) in moves {
+            if !from.exists() && to.exists() {
+                continue;
+            }
             if let Some(dir) = to.parent() {
                 fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
             }

@@ -19,6 +19,7 @@ pub mod error;
 pub mod export;
 pub mod extract;
 pub mod models;
+pub mod pipeline;
 pub mod progress;
 pub mod runtime;
 

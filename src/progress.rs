@@ -4,12 +4,13 @@
 use std::io::IsTerminal;
 use std::time::Duration;
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-/// Decides once whether bars are drawn and makes them.
-#[derive(Debug, Clone, Copy)]
+/// Decides once whether bars are drawn and makes them; bars of one run share one display.
+#[derive(Debug, Clone)]
 pub struct Progress {
     enabled: bool,
+    multi: Option<MultiProgress>,
 }
 
 impl Progress {
@@ -17,11 +18,27 @@ impl Progress {
     pub fn new(quiet: bool) -> Self {
         Progress {
             enabled: !quiet && std::io::stderr().is_terminal(),
+            multi: None,
         }
     }
 
     pub fn hidden() -> Self {
-        Progress { enabled: false }
+        Progress {
+            enabled: false,
+            multi: None,
+        }
+    }
+
+    /// The same, with every bar drawn in one display (the stages of `run`, one above the other).
+    pub fn grouped(&self) -> Self {
+        Progress {
+            enabled: self.enabled,
+            multi: self.enabled.then(MultiProgress::new),
+        }
+    }
+
+    pub fn is_enabled(&self) -> bool {
+        self.enabled
     }
 
     /// A bar for one video; `total` frames when the container says how many there are.
@@ -48,6 +65,10 @@ impl Progress {
             ),
         };
         bar.set_prefix(name.to_string());
+        let bar = match &self.multi {
+            Some(m) => m.add(bar),
+            None => bar,
+        };
         bar.enable_steady_tick(Duration::from_millis(200));
         bar
     }

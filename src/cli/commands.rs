@@ -10,26 +10,9 @@ pub fn run(cli: Cli) -> crate::Result<i32> {
         Command::Extract(args) => {
             let cfg = args.to_config()?;
             let quiet = args.common.quiet;
-            let mut on_video = |v: &crate::extract::VideoSummary| {
-                if let Some(e) = &v.error {
-                    eprintln!("framelabel: error: {e}");
-                }
-                for w in &v.warnings {
-                    eprintln!("framelabel: warning: {}: {w}", v.video);
-                }
-                if v.error.is_none() && !quiet {
-                    eprintln!("{}", v.line());
-                }
-            };
-            let summary = crate::extract(&cfg, Progress::new(quiet), &mut on_video)?;
-            if !summary.failed.is_empty() {
-                eprintln!(
-                    "framelabel: {} of {} inputs failed: {}",
-                    summary.failed.len(),
-                    summary.videos.len(),
-                    summary.failed.join(", ")
-                );
-            }
+            let summary =
+                crate::extract(&cfg, Progress::new(quiet), &mut |v| print_video(v, quiet))?;
+            print_failures(&summary);
             if args.common.json {
                 println!(
                     "{}",
@@ -117,33 +100,91 @@ pub fn run(cli: Cli) -> crate::Result<i32> {
             }
             Ok(crate::EXIT_OK)
         }
+        Command::Run(args) => {
+            let args = match &args.config {
+                Some(file) => {
+                    let argv = super::with_config_file(std::env::args_os().collect(), file)?;
+                    match <Cli as clap::Parser>::try_parse_from(argv) {
+                        Ok(Cli {
+                            command: Command::Run(a),
+                        }) => a,
+                        Ok(_) => unreachable!("the run command was parsed before"),
+                        Err(e) => {
+                            let msg = e.to_string();
+                            let first = msg.lines().next().unwrap_or_default();
+                            return Err(crate::Error::usage(
+                                "--config",
+                                format!(
+                                    "{}: {}",
+                                    file.display(),
+                                    first.trim_start_matches("error: ")
+                                ),
+                            ));
+                        }
+                    }
+                }
+                None => args,
+            };
+            if args.print_config {
+                print!("{}", args.to_toml());
+                return Ok(crate::EXIT_OK);
+            }
+            let cfg = args.to_config()?;
+            let quiet = args.quiet;
+            let outcome =
+                crate::pipeline::run(&cfg, Progress::new(quiet), &mut |v| print_video(v, quiet))?;
+            print_failures(&outcome.extract);
+            warn_exports(&outcome.exports);
+            for w in outcome.dedup.warnings.iter().chain(&outcome.label.warnings) {
+                eprintln!("framelabel: warning: {w}");
+            }
+            if args.json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&outcome).expect("summary serialises")
+                );
+            } else if !quiet {
+                let t = &outcome.extract.totals;
+                eprintln!(
+                    "{} videos{}: {} frames decoded, {} sampled, {} kept by quality, {} duplicates, {} images labelled, {} boxes ({} images without), {:.1} s ({:.0} frames/s)",
+                    t.videos,
+                    if outcome.run.videos_skipped > 0 {
+                        format!(" ({} finished earlier)", outcome.run.videos_skipped)
+                    } else {
+                        String::new()
+                    },
+                    t.decoded,
+                    t.sampled,
+                    t.kept,
+                    outcome.dedup.duplicates,
+                    outcome.label.images,
+                    outcome.label.annotations,
+                    outcome.label.empty_images,
+                    outcome.run.elapsed_s,
+                    outcome.run.frames_per_s
+                );
+                eprintln!(
+                    "COCO in {}",
+                    cfg.extract
+                        .out
+                        .join(crate::detect::label::ANNOTATIONS_FILE)
+                        .display()
+                );
+                print_exports(&outcome.exports);
+            }
+            Ok(outcome.exit_code())
+        }
         Command::Export(args) => {
             let cfg = args.to_config()?;
             let done = crate::export::export(&cfg)?;
-            for e in &done {
-                if e.format == crate::export::Format::CocoResults && e.boxes == 0 {
-                    eprintln!(
-                        "framelabel: warning: {}: no boxes, so results.json is an empty list, which pycocotools' loadRes cannot load",
-                        e.path.display()
-                    );
-                }
-            }
+            warn_exports(&done);
             if args.json {
                 println!(
                     "{}",
                     serde_json::to_string_pretty(&done).expect("summary serialises")
                 );
             } else if !args.quiet {
-                for e in &done {
-                    eprintln!(
-                        "{}: {} images, {} boxes, {} classes in {}",
-                        e.format,
-                        e.images,
-                        e.boxes,
-                        e.classes,
-                        e.path.display()
-                    );
-                }
+                print_exports(&done);
             }
             Ok(crate::EXIT_OK)
         }
@@ -297,4 +338,53 @@ fn model_info(args: &super::ModelInfoArgs) -> crate::Result<i32> {
         println!("prepare  {}", e["preprocess"]);
     }
     Ok(crate::EXIT_OK)
+}
+
+/// The line for one finished video, and its warnings.
+fn print_video(v: &crate::extract::VideoSummary, quiet: bool) {
+    if let Some(e) = &v.error {
+        eprintln!("framelabel: error: {e}");
+    }
+    for w in &v.warnings {
+        eprintln!("framelabel: warning: {}: {w}", v.video);
+    }
+    if v.error.is_none() && !quiet {
+        eprintln!("{}", v.line());
+    }
+}
+
+fn print_failures(summary: &crate::RunSummary) {
+    if !summary.failed.is_empty() {
+        eprintln!(
+            "framelabel: {} of {} inputs failed: {}",
+            summary.failed.len(),
+            summary.videos.len(),
+            summary.failed.join(", ")
+        );
+    }
+}
+
+/// Warns about exports some tools cannot read (printed even with --quiet).
+fn warn_exports(done: &[crate::export::Exported]) {
+    for e in done {
+        if e.format == crate::export::Format::CocoResults && e.boxes == 0 {
+            eprintln!(
+                "framelabel: warning: {}: no boxes, so results.json is an empty list, which pycocotools' loadRes cannot load",
+                e.path.display()
+            );
+        }
+    }
+}
+
+fn print_exports(done: &[crate::export::Exported]) {
+    for e in done {
+        eprintln!(
+            "{}: {} images, {} boxes, {} classes in {}",
+            e.format,
+            e.images,
+            e.boxes,
+            e.classes,
+            e.path.display()
+        );
+    }
 }

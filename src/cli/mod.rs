@@ -7,6 +7,7 @@ use std::path::PathBuf;
 mod commands;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde::Serialize;
 
 pub use commands::run;
 
@@ -39,6 +40,8 @@ pub enum Command {
     Dedup(Box<DedupArgs>),
     /// Run a COCO-pretrained detector over the kept frames of an output folder and write COCO JSON.
     Label(Box<LabelArgs>),
+    /// Do everything in one streaming, resumable pass: extract, deduplicate, label, export.
+    Run(Box<RunArgs>),
     /// Write the labels of an output folder in the formats annotation and training tools import
     /// (yolo, voc, cvat, label-studio, coco-results).
     Export(Box<ExportArgs>),
@@ -98,37 +101,8 @@ pub struct LabelArgs {
     /// An output folder made by `framelabel extract`.
     #[arg(value_name = "DIR")]
     pub dir: PathBuf,
-    /// Detector: a built-in name (see `framelabel models list`), a local .onnx file, or
-    /// hf:OWNER/REPO[/PATH.onnx][@REVISION] (the original tool's --model_type).
-    #[arg(long, value_name = "SPEC", default_value = "yolox-s")]
-    pub detector: String,
-    /// Detector output family when it cannot be recognised from the output shapes.
-    #[arg(long, value_name = "yolox|yolo|detr")]
-    pub family: Option<String>,
-    /// Minimum detection score (original --model_confidence).
-    #[arg(
-        long,
-        value_name = "C",
-        default_value_t = 0.3,
-        allow_negative_numbers = true
-    )]
-    pub confidence: f64,
-    /// IoU above which NMS drops the lower-scoring box of the same class.
-    #[arg(
-        long,
-        value_name = "F",
-        default_value_t = 0.45,
-        allow_negative_numbers = true
-    )]
-    pub nms_iou: f64,
-    /// At most N boxes per image.
-    #[arg(
-        long,
-        value_name = "N",
-        default_value_t = 300,
-        allow_negative_numbers = true
-    )]
-    pub max_detections: i64,
+    #[command(flatten)]
+    pub detect: DetectOptions,
     /// Frames per inference call when the model's batch axis is dynamic (original --batch_size).
     #[arg(
         long,
@@ -137,17 +111,9 @@ pub struct LabelArgs {
         allow_negative_numbers = true
     )]
     pub batch_size: i64,
-
-    #[command(flatten)]
-    pub boxes: BoxFilterArgs,
-    /// Move frames left with no box out of the dataset, to rejected/empty/ (the original's
-    /// behaviour; by default they stay as negatives).
-    #[arg(long, help_heading = "Filters")]
-    pub drop_empty: bool,
     /// Re-apply the filters to predictions.json without running the detector.
     #[arg(long, help_heading = "Filters")]
     pub refilter: bool,
-
     #[command(flatten)]
     pub model: ModelArgs,
     /// No progress bar and no summary lines (errors and warnings still go to stderr).
@@ -158,22 +124,65 @@ pub struct LabelArgs {
     pub json: bool,
 }
 
+/// The detector and what becomes a box: the options of `label` and `run`.
+#[derive(Debug, Clone, Args, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct DetectOptions {
+    /// Detector: a built-in name (see `framelabel models list`), a local .onnx file, or
+    /// hf:OWNER/REPO[/PATH.onnx][@REVISION] (the original tool's --model_type).
+    #[arg(
+        long,
+        value_name = "SPEC",
+        default_value = "yolox-s",
+        help_heading = "Detection"
+    )]
+    pub detector: String,
+    /// Detector output family when it cannot be recognised from the output shapes.
+    #[arg(long, value_name = "yolox|yolo|detr", help_heading = "Detection")]
+    pub family: Option<String>,
+    /// Minimum detection score (original --model_confidence).
+    #[arg(
+        long,
+        value_name = "C",
+        default_value_t = 0.3,
+        allow_negative_numbers = true,
+        help_heading = "Detection"
+    )]
+    pub confidence: f64,
+    /// IoU above which NMS drops the lower-scoring box of the same class.
+    #[arg(
+        long,
+        value_name = "F",
+        default_value_t = 0.45,
+        allow_negative_numbers = true,
+        help_heading = "Detection"
+    )]
+    pub nms_iou: f64,
+    /// At most N boxes per image.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 300,
+        allow_negative_numbers = true,
+        help_heading = "Detection"
+    )]
+    pub max_detections: i64,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub boxes: BoxFilterArgs,
+    /// Move frames left with no box out of the dataset, to rejected/empty/ (the original's
+    /// behaviour; by default they stay as negatives).
+    #[arg(long, help_heading = "Filters")]
+    pub drop_empty: bool,
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct DedupArgs {
     /// An output folder made by `framelabel extract`.
     #[arg(value_name = "DIR")]
     pub dir: PathBuf,
-    /// Image embedder: a built-in name, a local .onnx file, or hf:OWNER/REPO[/PATH.onnx][@REVISION].
-    #[arg(long, value_name = "SPEC", default_value = "clip-vit-b32")]
-    pub embedder: String,
-    /// Cosine similarity at or above which two frames are duplicates (original --clip_dup_threshold).
-    #[arg(
-        long,
-        value_name = "T",
-        default_value_t = 0.95,
-        allow_negative_numbers = true
-    )]
-    pub threshold: f64,
+    #[command(flatten)]
+    pub dedup: DedupOptions,
     /// Frames per inference call when the model's batch axis is dynamic.
     #[arg(
         long,
@@ -182,15 +191,9 @@ pub struct DedupArgs {
         allow_negative_numbers = true
     )]
     pub batch_size: i64,
-    /// Also write DIR/embeddings.npy (float32 N x D, L2-normalised) and DIR/embeddings.json (file names).
-    #[arg(long)]
-    pub save_embeddings: bool,
     /// Move duplicates to DIR/rejected/duplicate/ instead of deleting them.
     #[arg(long)]
     pub keep_rejected: bool,
-    /// Also treat frames of one video closer than this many seconds to a kept frame as duplicates.
-    #[arg(long, value_name = "SECONDS", allow_negative_numbers = true)]
-    pub min_gap: Option<f64>,
     #[command(flatten)]
     pub model: ModelArgs,
     /// No progress bar and no summary line (errors and warnings still go to stderr).
@@ -201,8 +204,65 @@ pub struct DedupArgs {
     pub json: bool,
 }
 
+/// The embedder and the duplicate rule: the options of `dedup` and `run`.
+#[derive(Debug, Clone, Args, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct DedupOptions {
+    /// Image embedder: a built-in name, a local .onnx file, or hf:OWNER/REPO[/PATH.onnx][@REVISION].
+    #[arg(
+        long,
+        value_name = "SPEC",
+        default_value = "clip-vit-b32",
+        help_heading = "Deduplication"
+    )]
+    pub embedder: String,
+    /// Cosine similarity at or above which two frames are duplicates (original --clip_dup_threshold).
+    #[arg(
+        long,
+        value_name = "T",
+        default_value_t = 0.95,
+        allow_negative_numbers = true,
+        help_heading = "Deduplication"
+    )]
+    pub threshold: f64,
+    /// Also treat frames of one video closer than this many seconds to a kept frame as duplicates.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        allow_negative_numbers = true,
+        help_heading = "Deduplication"
+    )]
+    pub min_gap: Option<f64>,
+    /// Also write DIR/embeddings.npy (float32 N x D, L2-normalised) and DIR/embeddings.json (file names).
+    #[arg(long, help_heading = "Deduplication")]
+    pub save_embeddings: bool,
+}
+
 impl DedupArgs {
     pub fn to_config(&self) -> Result<crate::embed::dedup::DedupConfig> {
+        let batch_size = batch_size(self.batch_size)?;
+        if !self.dir.is_dir() {
+            return Err(not_a_folder(&self.dir));
+        }
+        self.dedup.to_config(
+            &self.dir,
+            &self.model,
+            self.model.threads()?,
+            batch_size,
+            self.keep_rejected,
+        )
+    }
+}
+
+impl DedupOptions {
+    pub fn to_config(
+        &self,
+        dir: &std::path::Path,
+        model: &ModelArgs,
+        threads: usize,
+        batch_size: usize,
+        keep_rejected: bool,
+    ) -> Result<crate::embed::dedup::DedupConfig> {
         let threshold = self.threshold;
         if !(threshold.is_finite() && threshold > -1.0 && threshold <= 1.0) {
             return Err(Error::usage(
@@ -212,9 +272,6 @@ impl DedupArgs {
                 ),
             ));
         }
-        if self.batch_size < 1 {
-            return Err(Error::usage("--batch-size", "must be at least 1"));
-        }
         if let Some(g) = self.min_gap
             && !(g.is_finite() && g >= 0.0)
         {
@@ -223,22 +280,26 @@ impl DedupArgs {
                 format!("{g} is not a number of seconds >= 0"),
             ));
         }
-        if !self.dir.is_dir() {
-            return Err(not_a_folder(&self.dir));
-        }
         Ok(crate::embed::dedup::DedupConfig {
-            dir: self.dir.clone(),
+            dir: dir.to_path_buf(),
             embedder: self.embedder.clone(),
-            resolve: self.model.resolve_options(),
-            device: self.model.device,
-            threads: self.model.threads()?,
-            batch_size: self.batch_size as usize,
+            resolve: model.resolve_options(),
+            device: model.device,
+            threads,
+            batch_size,
             threshold: threshold as f32,
             save_embeddings: self.save_embeddings,
-            keep_rejected: self.keep_rejected,
+            keep_rejected,
             min_gap: self.min_gap,
         })
     }
+}
+
+fn batch_size(n: i64) -> Result<usize> {
+    if n < 1 {
+        return Err(Error::usage("--batch-size", "must be at least 1"));
+    }
+    Ok(n as usize)
 }
 
 /// Parses a box-area bound: a fraction in (0, 1] or pixels with a `px` suffix.
@@ -266,6 +327,26 @@ pub fn parse_area(option: &str, s: &str) -> Result<crate::detect::label::Area> {
 
 impl LabelArgs {
     pub fn to_config(&self) -> Result<crate::detect::label::LabelConfig> {
+        let batch_size = batch_size(self.batch_size)?;
+        let mut cfg =
+            self.detect
+                .to_config(&self.dir, &self.model, self.model.threads()?, batch_size)?;
+        if !self.dir.is_dir() {
+            return Err(not_a_folder(&self.dir));
+        }
+        cfg.refilter = self.refilter;
+        Ok(cfg)
+    }
+}
+
+impl DetectOptions {
+    pub fn to_config(
+        &self,
+        dir: &std::path::Path,
+        model: &ModelArgs,
+        threads: usize,
+        batch_size: usize,
+    ) -> Result<crate::detect::label::LabelConfig> {
         let family = self
             .family
             .as_deref()
@@ -277,31 +358,246 @@ impl LabelArgs {
         if self.max_detections < 1 {
             return Err(Error::usage("--max-detections", "must be at least 1"));
         }
-        if self.batch_size < 1 {
-            return Err(Error::usage("--batch-size", "must be at least 1"));
-        }
         let filters = crate::detect::label::Filters {
             drop_empty: self.drop_empty,
             ..self.boxes.to_filters()?
         };
-        if !self.dir.is_dir() {
-            return Err(not_a_folder(&self.dir));
-        }
         Ok(crate::detect::label::LabelConfig {
-            dir: self.dir.clone(),
+            dir: dir.to_path_buf(),
             detector: self.detector.clone(),
             family,
-            resolve: self.model.resolve_options(),
-            device: self.model.device,
-            threads: self.model.threads()?,
-            batch_size: self.batch_size as usize,
+            resolve: model.resolve_options(),
+            device: model.device,
+            threads,
+            batch_size,
             confidence: confidence as f32,
             nms_iou: nms_iou as f32,
             max_detections: self.max_detections as usize,
             filters,
-            refilter: self.refilter,
+            refilter: false,
         })
     }
+}
+
+#[derive(Debug, Clone, Args, Serialize)]
+#[serde(rename_all = "kebab-case")]
+#[command(
+    args_override_self = true,
+    after_help = "Every option can also come from --config FILE (TOML, keys named as the options: `fps = 2`, `classes = [\"person\", \"car\"]`, `inputs = [\"a.mp4\"]`); the command line wins. An interrupted run continues when started again with the same options."
+)]
+pub struct RunArgs {
+    /// Video files, or folders searched recursively for video files.
+    #[arg(value_name = "INPUT")]
+    pub inputs: Vec<PathBuf>,
+    /// Output folder (created if missing; an unfinished run there with the same options continues).
+    #[arg(long, short, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Start over in a folder that holds another run or another dataset.
+    #[arg(long)]
+    #[serde(skip)]
+    pub force: bool,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub frames: FrameArgs,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub dedup: DedupOptions,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub detect: DetectOptions,
+    /// Frames per inference call of both models when their batch axis is dynamic.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 8,
+        allow_negative_numbers = true,
+        help_heading = "Models"
+    )]
+    pub batch_size: i64,
+    /// Threads for inference and for per-frame work [default: all cores].
+    #[arg(long, value_name = "N", help_heading = "Models")]
+    pub threads: Option<usize>,
+    /// Where inference runs: cpu, cuda, cuda:N, or auto.
+    #[arg(long, value_name = "DEVICE", default_value = "cpu", value_parser = parse_device, help_heading = "Models")]
+    #[serde(serialize_with = "crate::extract::serialize_display")]
+    pub device: crate::runtime::Device,
+    /// Never download models; use only what is cached (also FRAMELABEL_OFFLINE=1).
+    #[arg(long, help_heading = "Models")]
+    pub offline: bool,
+    /// JSON file describing the embedder (see `framelabel dedup --model-config`).
+    #[arg(long, value_name = "FILE", help_heading = "Models")]
+    pub embedder_config: Option<PathBuf>,
+    /// JSON file describing the detector (see `framelabel label --model-config`).
+    #[arg(long, value_name = "FILE", help_heading = "Models")]
+    pub detector_config: Option<PathBuf>,
+    /// Also export the labels in these formats (yolo, voc, cvat, label-studio, coco-results) to
+    /// DIR/export/FORMAT.
+    #[arg(long, value_name = "F", value_delimiter = ',', help_heading = "Export")]
+    pub export: Vec<String>,
+    /// yolo export: the score as a sixth column.
+    #[arg(long, help_heading = "Export")]
+    pub with_scores: bool,
+    /// label-studio export: URL prefix of the images [default: /data/local-files/?d=images/].
+    #[arg(long, value_name = "URL", help_heading = "Export")]
+    pub image_root: Option<String>,
+    /// Read options from this TOML file; options on the command line win.
+    #[arg(long, value_name = "FILE")]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+    /// Print the effective configuration as TOML (usable as --config) and exit.
+    #[arg(long)]
+    #[serde(skip)]
+    pub print_config: bool,
+    /// No progress display and no per-video lines (errors and warnings still go to stderr).
+    #[arg(long, short)]
+    #[serde(skip)]
+    pub quiet: bool,
+    /// Print the run summary as JSON on stdout.
+    #[arg(long)]
+    #[serde(skip)]
+    pub json: bool,
+}
+
+impl RunArgs {
+    /// Validates every option and builds the configuration of each stage.
+    pub fn to_config(&self) -> Result<crate::pipeline::RunConfig> {
+        let out = self.out.clone().ok_or_else(|| {
+            Error::usage(
+                "--out",
+                "no output folder: give --out DIR (or `out` in --config)",
+            )
+        })?;
+        if self.inputs.is_empty() {
+            return Err(Error::usage(
+                "INPUT",
+                "no videos: give video files or folders (or `inputs` in --config)",
+            ));
+        }
+        let threads = threads(self.threads)?;
+        let batch_size = batch_size(self.batch_size)?;
+        let model = |config: &Option<PathBuf>| ModelArgs {
+            device: self.device,
+            threads: Some(threads),
+            model_config: config.clone(),
+            offline: self.offline,
+        };
+        let extract =
+            self.frames
+                .to_config(self.inputs.clone(), out.clone(), threads, self.force)?;
+        let dedup = self.dedup.to_config(
+            &out,
+            &model(&self.embedder_config),
+            threads,
+            batch_size,
+            self.frames.keep_rejected,
+        )?;
+        let label =
+            self.detect
+                .to_config(&out, &model(&self.detector_config), threads, batch_size)?;
+        let mut exports = Vec::new();
+        for f in &self.export {
+            let f: crate::export::Format = f.parse().map_err(|m| Error::usage("--export", m))?;
+            if !exports.contains(&f) {
+                exports.push(f);
+            }
+        }
+        Ok(crate::pipeline::RunConfig {
+            extract,
+            dedup,
+            label,
+            exports,
+            export_with_scores: self.with_scores,
+            export_image_root: self.image_root.clone(),
+        })
+    }
+
+    /// The effective options as TOML, in the form --config reads.
+    pub fn to_toml(&self) -> String {
+        let mut v = serde_json::to_value(self).expect("options serialise");
+        if let Some(m) = v.as_object_mut() {
+            m.retain(|_, x| !x.is_null());
+        }
+        let table: toml::Table = serde_json::from_value(v).expect("plain values");
+        toml::to_string(&table).expect("a flat table")
+    }
+}
+
+/// The command line of `run` with the options of a --config file in front of the user's, so that
+/// clap checks them alike and the user's win (the run command lets a later option override).
+pub fn with_config_file(
+    args: Vec<std::ffi::OsString>,
+    file: &std::path::Path,
+) -> Result<Vec<std::ffi::OsString>> {
+    use clap::CommandFactory;
+    let bad = |m: String| Error::usage("--config", format!("{}: {m}", file.display()));
+    let text = std::fs::read_to_string(file).map_err(|e| bad(format!("cannot read ({e})")))?;
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| bad(format!("not valid TOML ({})", e.message())))?;
+    let cmd = Cli::command();
+    let run = cmd.find_subcommand("run").expect("run is a subcommand");
+    let known: Vec<String> = run
+        .get_arguments()
+        .filter_map(|a| a.get_long().map(str::to_string))
+        .filter(|l| !["config", "print-config", "help", "force"].contains(&l.as_str()))
+        .collect();
+    let at = args
+        .iter()
+        .position(|a| a == "run")
+        .ok_or_else(|| bad("the config file is for `framelabel run`".into()))?;
+    let (head, user) = args.split_at(at + 1);
+    let user_inputs = {
+        let m = Cli::try_parse_from(args.iter()).ok();
+        matches!(m, Some(Cli { command: Command::Run(r) }) if !r.inputs.is_empty())
+    };
+    let mut from_file: Vec<std::ffi::OsString> = Vec::new();
+    let mut inputs: Vec<std::ffi::OsString> = Vec::new();
+    let scalar = |k: &str, v: &toml::Value| -> Result<String> {
+        match v {
+            toml::Value::String(s) => Ok(s.clone()),
+            toml::Value::Integer(i) => Ok(i.to_string()),
+            toml::Value::Float(f) => Ok(f.to_string()),
+            other => Err(bad(format!(
+                "'{k}' must be a string or a number, not {}",
+                other.type_str()
+            ))),
+        }
+    };
+    for (k, v) in &table {
+        if k == "inputs" {
+            let list = match v {
+                toml::Value::Array(a) => {
+                    a.iter().map(|x| scalar(k, x)).collect::<Result<Vec<_>>>()?
+                }
+                x => vec![scalar(k, x)?],
+            };
+            inputs.extend(list.into_iter().map(Into::into));
+            continue;
+        }
+        if !known.contains(k) {
+            return Err(bad(format!(
+                "unknown option '{k}'; valid: inputs, {}",
+                known.join(", ")
+            )));
+        }
+        match v {
+            toml::Value::Boolean(true) => from_file.push(format!("--{k}").into()),
+            toml::Value::Boolean(false) => {}
+            toml::Value::Array(a) => {
+                let items = a.iter().map(|x| scalar(k, x)).collect::<Result<Vec<_>>>()?;
+                from_file.push(format!("--{k}={}", items.join(",")).into());
+            }
+            x => from_file.push(format!("--{k}={}", scalar(k, x)?).into()),
+        }
+    }
+    let mut out: Vec<std::ffi::OsString> = head.to_vec();
+    out.extend(from_file);
+    out.extend(user.iter().cloned());
+    if !user_inputs {
+        out.push("--".into());
+        out.extend(inputs);
+    }
+    Ok(out)
 }
 
 #[derive(Debug, Clone, Args)]
@@ -357,7 +653,8 @@ impl ExportArgs {
 }
 
 /// The class and box-size filters of `label` and `export`.
-#[derive(Debug, Clone, Args)]
+#[derive(Debug, Clone, Args, Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub struct BoxFilterArgs {
     /// Keep only these classes, comma-separated (original --classes_of_interest).
     #[arg(
@@ -468,7 +765,8 @@ fn parse_device(s: &str) -> Result<crate::runtime::Device, String> {
     s.parse()
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
+#[derive(Debug, Clone, Copy, ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum ResizeArg {
     /// Largest size inside WxH keeping the aspect ratio.
     Fit,
@@ -504,6 +802,16 @@ pub struct ExtractArgs {
     #[arg(long)]
     pub force: bool,
 
+    #[command(flatten)]
+    pub frames: FrameArgs,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+/// How frames are sampled, checked and written: the options of `extract` and `run`.
+#[derive(Debug, Clone, Args, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct FrameArgs {
     /// Take every Nth decoded frame.
     #[arg(
         long,
@@ -589,9 +897,6 @@ pub struct ExtractArgs {
     /// {time_ms}.
     #[arg(long, value_name = "TEMPLATE", default_value = DEFAULT_TEMPLATE, help_heading = "Output images")]
     pub name: String,
-
-    #[command(flatten)]
-    pub common: CommonArgs,
 }
 
 /// Parses `WxH` into a non-zero size.
@@ -620,6 +925,24 @@ fn unit_interval(option: &str, v: f64) -> Result<f64> {
 impl ExtractArgs {
     /// Validates every option and builds the stage configuration.
     pub fn to_config(&self) -> Result<ExtractConfig> {
+        self.frames.to_config(
+            self.inputs.clone(),
+            self.out.clone(),
+            threads(self.common.threads)?,
+            self.force,
+        )
+    }
+}
+
+impl FrameArgs {
+    /// Validates every option and builds the extract configuration.
+    pub fn to_config(
+        &self,
+        inputs: Vec<PathBuf>,
+        out: PathBuf,
+        threads: usize,
+        force: bool,
+    ) -> Result<ExtractConfig> {
         let rate = match (self.every, self.fps) {
             (Some(n), _) if n < 1 => {
                 return Err(Error::usage(
@@ -710,8 +1033,8 @@ impl ExtractArgs {
         };
         let name = NameTemplate::parse(&self.name).map_err(|m| Error::usage("--name", m))?;
         Ok(ExtractConfig {
-            inputs: self.inputs.clone(),
-            out: self.out.clone(),
+            inputs,
+            out,
             sampling: Sampling {
                 rate,
                 start,
@@ -722,8 +1045,8 @@ impl ExtractArgs {
             output,
             name,
             keep_rejected: self.keep_rejected,
-            threads: threads(self.common.threads)?,
-            force: self.force,
+            threads,
+            force,
         })
     }
 }

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::coco::{self, CocoCategory};
 use super::decode::{DecodeParams, Detection, decode};
 use super::{DetectorSetup, Family};
-use crate::dataset::{Dataset, FrameStatus, write_json_atomic};
+use crate::dataset::{Dataset, FrameRecord, FrameStatus, write_json_atomic};
 use crate::error::{Error, Result};
 use crate::models::spec::{ModelSpec, ResolveOptions, ResolvedModel, resolve};
 use crate::progress::Progress;
@@ -107,26 +107,26 @@ pub struct LabelSummary {
 }
 
 /// One image to label, in frames.jsonl order.
-struct Item {
-    record: usize,
-    id: u64,
-    path: PathBuf,
+pub struct Item {
+    /// Index of its record.
+    pub record: usize,
+    /// Its COCO image id.
+    pub id: u64,
+    pub path: PathBuf,
 }
 
 /// The result for one image.
-#[derive(Default, Clone)]
-struct Labelled {
-    size: Option<(u32, u32)>,
-    detections: Vec<Detection>,
+#[derive(Debug, Default, Clone)]
+pub struct Labelled {
+    /// Width and height of the picture; `None` when it could not be read.
+    pub size: Option<(u32, u32)>,
+    /// Every detection above the confidence threshold, before filters.
+    pub detections: Vec<Detection>,
 }
 
-/// Runs the stage on `cfg.dir`.
-pub fn label(cfg: &LabelConfig, progress: Progress) -> Result<LabelSummary> {
-    let started = Instant::now();
-    let dataset = Dataset::open_existing(&cfg.dir)?;
-    let mut records = dataset.read_frames()?;
-    // Everything in the dataset, including frames an earlier --drop-empty set aside.
-    let items: Vec<Item> = records
+/// The frames `label` works on: kept ones, and those an earlier `--drop-empty` set aside.
+pub fn items(dataset: &Dataset, records: &[FrameRecord]) -> Vec<Item> {
+    records
         .iter()
         .enumerate()
         .filter(|(_, r)| matches!(r.status, FrameStatus::Kept | FrameStatus::Empty))
@@ -137,8 +137,15 @@ pub fn label(cfg: &LabelConfig, progress: Progress) -> Result<LabelSummary> {
             id: n as u64 + 1,
             path,
         })
-        .collect();
-    let mut warnings = Vec::new();
+        .collect()
+}
+
+/// Runs the stage on `cfg.dir`.
+pub fn label(cfg: &LabelConfig, progress: Progress) -> Result<LabelSummary> {
+    let started = Instant::now();
+    let dataset = Dataset::open_existing(&cfg.dir)?;
+    let mut records = dataset.read_frames()?;
+    let items = items(&dataset, &records);
     let (categories, labels, results, detector) = if cfg.refilter {
         let p = read_previous(&dataset, &items)?;
         (p.categories, p.labels, p.results, None)
@@ -153,7 +160,36 @@ pub fn label(cfg: &LabelConfig, progress: Progress) -> Result<LabelSummary> {
         let results = infer(cfg, &setup, &mut model, &items, progress)?;
         (cats, setup.labels.clone(), results, Some(record))
     };
-    let class_filter = class_filter(&cfg.filters, &labels)?;
+    write_labels(
+        cfg,
+        &dataset,
+        &mut records,
+        &items,
+        &results,
+        &categories,
+        &labels,
+        detector,
+        started,
+    )
+}
+
+/// Applies the filters to the detections of `items`, writes `predictions.json`,
+/// `annotations.json`, the records and the `label` entry of `run.json`, and moves frames for
+/// `--drop-empty`.
+#[allow(clippy::too_many_arguments)]
+pub fn write_labels(
+    cfg: &LabelConfig,
+    dataset: &Dataset,
+    records: &mut [FrameRecord],
+    items: &[Item],
+    results: &[Labelled],
+    categories: &[Option<CocoCategory>],
+    labels: &[String],
+    detector: Option<ModelRecord>,
+    started: Instant,
+) -> Result<LabelSummary> {
+    let class_filter = class_filter(&cfg.filters, labels)?;
+    let mut warnings = Vec::new();
 
     let mut summary = LabelSummary {
         detector,
@@ -173,7 +209,7 @@ pub fn label(cfg: &LabelConfig, progress: Progress) -> Result<LabelSummary> {
     let mut annotations = Vec::new();
     let mut predictions = Vec::new();
     let mut moves = Vec::new();
-    for (item, res) in items.iter().zip(&results) {
+    for (item, res) in items.iter().zip(results) {
         let rec = &mut records[item.record];
         let Some((w, h)) = res.size else {
             summary.missing += 1;
@@ -283,7 +319,7 @@ pub fn label(cfg: &LabelConfig, progress: Progress) -> Result<LabelSummary> {
         "version": env!("CARGO_PKG_VERSION"),
         "date_created": humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
         "tool": format!("framelabel {}", env!("CARGO_PKG_VERSION")),
-        "detector": summary.detector.as_ref().map(|d| d.spec.clone()).or_else(|| previous_detector(&dataset)),
+        "detector": summary.detector.as_ref().map(|d| d.spec.clone()).or_else(|| previous_detector(dataset)),
     });
     let coco = Coco {
         info,
@@ -294,13 +330,13 @@ pub fn label(cfg: &LabelConfig, progress: Progress) -> Result<LabelSummary> {
     };
     write_json_atomic(&dataset.root().join(ANNOTATIONS_FILE), &coco)?;
     dataset.move_files(&moves)?;
-    dataset.rewrite_frames(&records)?;
+    dataset.rewrite_frames(records)?;
 
     summary.elapsed_s = started.elapsed().as_secs_f64();
     summary.frames_per_s = summary.images as f64 / summary.elapsed_s.max(1e-9);
     if cfg.refilter {
         // Keep the detector record of the run that made the predictions.
-        summary.detector = previous_record(&dataset);
+        summary.detector = previous_record(dataset);
     }
     dataset.set_run_entry("label", &summary)?;
     summary.warnings = warnings;
@@ -311,7 +347,7 @@ fn round2(x: f32) -> f64 {
     (x as f64 * 100.0).round() / 100.0
 }
 
-fn model_record(r: &ResolvedModel, s: &DetectorSetup, device: Device) -> ModelRecord {
+pub fn model_record(r: &ResolvedModel, s: &DetectorSetup, device: Device) -> ModelRecord {
     ModelRecord {
         spec: r.spec.clone(),
         file: r.file.clone(),

@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::EmbedderSetup;
 use super::similar::{Decision, normalise, select};
-use crate::dataset::{Dataset, FrameStatus, write_atomic, write_json_atomic};
+use crate::dataset::{Dataset, FrameRecord, FrameStatus, write_atomic, write_json_atomic};
 use crate::error::{Error, Result};
 use crate::models::spec::{ModelSpec, ResolveOptions, resolve};
 use crate::progress::Progress;
@@ -117,10 +117,6 @@ pub fn dedup(cfg: &DedupConfig, progress: Progress) -> Result<DedupSummary> {
     let dim = setup.dim;
     let mut emb = vec![0f32; items.len() * dim];
     let bar = progress.video("embed", Some(items.len() as u64));
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(cfg.threads)
-        .build()
-        .map_err(|e| Error::usage("--threads", e.to_string()))?;
     let read = run_pictures(
         &paths,
         &setup.preprocess,
@@ -151,78 +147,33 @@ pub fn dedup(cfg: &DedupConfig, progress: Progress) -> Result<DedupSummary> {
         ));
         rec.status = FrameStatus::Missing;
     }
-    let mut order = present.clone();
-    order.sort_by(|&a, &b| {
-        let (ra, rb) = (&records[items[a]], &records[items[b]]);
-        rb.sharpness
-            .total_cmp(&ra.sharpness)
-            .then_with(|| ra.video.cmp(&rb.video))
-            .then_with(|| ra.frame.cmp(&rb.frame))
-    });
-    let gap = |k: usize, kept: &[usize]| -> Option<usize> {
-        let g = cfg.min_gap?;
-        let r = &records[items[k]];
-        kept.iter()
-            .copied()
-            .filter(|&j| records[items[j]].video == r.video)
-            .map(|j| (j, (records[items[j]].pts - r.pts).abs()))
-            .filter(|&(_, d)| d < g)
-            .min_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)))
-            .map(|(j, _)| j)
-    };
-    let decisions = pool.install(|| select(&emb, dim, &order, cfg.threshold, gap));
-
-    let mut moves = Vec::new();
-    let mut deletes = Vec::new();
-    for &k in &present {
-        match decisions[k] {
-            Decision::Kept => summary.kept += 1,
-            Decision::Duplicate { of, similarity } => {
-                summary.duplicates += 1;
-                summary.too_close += (similarity < cfg.threshold) as u64;
-                let of_file = records[items[of]].file.clone().unwrap_or_default();
-                let rec = &mut records[items[k]];
-                rec.status = FrameStatus::Duplicate;
-                rec.extra.insert("duplicate_of".into(), of_file.into());
-                rec.extra.insert(
-                    "similarity".into(),
-                    ((similarity as f64 * 1e5).round() / 1e5).into(),
-                );
-                let from = paths[k].clone();
-                if cfg.keep_rejected {
-                    let name = from.file_name().unwrap_or_default().to_owned();
-                    let to = dataset.rejected_dir(FrameStatus::Duplicate).join(name);
-                    rec.file = Some(dataset.relative(&to));
-                    moves.push((from, to));
-                } else {
-                    rec.file = None;
-                    deletes.push(from);
-                }
-            }
-        }
-    }
+    let decisions = decide(
+        &records,
+        &items,
+        &present,
+        &emb,
+        dim,
+        cfg.threshold,
+        cfg.min_gap,
+        cfg.threads,
+    )?;
+    let applied = apply(
+        &dataset,
+        &mut records,
+        &items,
+        &paths,
+        &present,
+        &decisions,
+        cfg.threshold,
+        cfg.keep_rejected,
+    );
+    summary.kept = applied.kept;
+    summary.duplicates = applied.duplicates;
+    summary.too_close = applied.too_close;
+    let (moves, deletes) = (applied.moves, applied.deletes);
 
     if cfg.save_embeddings {
-        let rows: Vec<f32> = present
-            .iter()
-            .flat_map(|&k| emb[k * dim..(k + 1) * dim].iter().copied())
-            .collect();
-        let names: Vec<String> = present
-            .iter()
-            .map(|&k| {
-                paths[k]
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default()
-            })
-            .collect();
-        write_npy(
-            &dataset.root().join(EMBEDDINGS_FILE),
-            &rows,
-            present.len(),
-            dim,
-        )?;
-        write_json_atomic(&dataset.root().join(EMBEDDINGS_NAMES_FILE), &names)?;
+        save_embeddings(&dataset, &emb, dim, &present, &paths)?;
     }
     // Moved files first (nothing is lost if the run stops here), then the records, then deletions.
     dataset.move_files(&moves)?;
@@ -234,6 +185,137 @@ pub fn dedup(cfg: &DedupConfig, progress: Progress) -> Result<DedupSummary> {
     summary.frames_per_s = present.len() as f64 / summary.elapsed_s.max(1e-9);
     dataset.set_run_entry("dedup", &summary)?;
     Ok(summary)
+}
+
+/// `--save-embeddings`: the rows of the frames `present` as `embeddings.npy`, their file names in
+/// `embeddings.json`.
+pub fn save_embeddings(
+    dataset: &Dataset,
+    emb: &[f32],
+    dim: usize,
+    present: &[usize],
+    paths: &[PathBuf],
+) -> Result<()> {
+    let rows: Vec<f32> = present
+        .iter()
+        .flat_map(|&k| emb[k * dim..(k + 1) * dim].iter().copied())
+        .collect();
+    let names: Vec<String> = present
+        .iter()
+        .map(|&k| {
+            paths[k]
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        })
+        .collect();
+    write_npy(
+        &dataset.root().join(EMBEDDINGS_FILE),
+        &rows,
+        present.len(),
+        dim,
+    )?;
+    write_json_atomic(&dataset.root().join(EMBEDDINGS_NAMES_FILE), &names)
+}
+
+/// The rule's decisions for the items `present` (indexes into `items`, record indexes), whose
+/// L2-normalised embeddings are rows of `emb`: frames in order of quality (sharpest first, ties by
+/// video then frame), each a duplicate of the most similar kept frame at or above `threshold` (or,
+/// with `min_gap`, of the nearest kept frame of its video closer in time), else kept.
+#[allow(clippy::too_many_arguments)]
+pub fn decide(
+    records: &[FrameRecord],
+    items: &[usize],
+    present: &[usize],
+    emb: &[f32],
+    dim: usize,
+    threshold: f32,
+    min_gap: Option<f64>,
+    threads: usize,
+) -> Result<Vec<Decision>> {
+    let mut order = present.to_vec();
+    order.sort_by(|&a, &b| {
+        let (ra, rb) = (&records[items[a]], &records[items[b]]);
+        rb.sharpness
+            .total_cmp(&ra.sharpness)
+            .then_with(|| ra.video.cmp(&rb.video))
+            .then_with(|| ra.frame.cmp(&rb.frame))
+    });
+    let gap = |k: usize, kept: &[usize]| -> Option<usize> {
+        let g = min_gap?;
+        let r = &records[items[k]];
+        kept.iter()
+            .copied()
+            .filter(|&j| records[items[j]].video == r.video)
+            .map(|j| (j, (records[items[j]].pts - r.pts).abs()))
+            .filter(|&(_, d)| d < g)
+            .min_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)))
+            .map(|(j, _)| j)
+    };
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .map_err(|e| Error::usage("--threads", e.to_string()))?;
+    Ok(pool.install(|| select(emb, dim, &order, threshold, gap)))
+}
+
+/// What [`apply`] changed, and the file operations it leaves to the caller (moves before the
+/// records are rewritten, deletions after, so a stopped run loses nothing).
+pub struct Applied {
+    pub kept: u64,
+    pub duplicates: u64,
+    pub too_close: u64,
+    pub moves: Vec<(PathBuf, PathBuf)>,
+    pub deletes: Vec<PathBuf>,
+}
+
+/// Marks the duplicates among `present` in `records` (status, `duplicate_of`, `similarity`, file).
+#[allow(clippy::too_many_arguments)]
+pub fn apply(
+    dataset: &Dataset,
+    records: &mut [FrameRecord],
+    items: &[usize],
+    paths: &[PathBuf],
+    present: &[usize],
+    decisions: &[Decision],
+    threshold: f32,
+    keep_rejected: bool,
+) -> Applied {
+    let mut a = Applied {
+        kept: 0,
+        duplicates: 0,
+        too_close: 0,
+        moves: Vec::new(),
+        deletes: Vec::new(),
+    };
+    for &k in present {
+        match decisions[k] {
+            Decision::Kept => a.kept += 1,
+            Decision::Duplicate { of, similarity } => {
+                a.duplicates += 1;
+                a.too_close += (similarity < threshold) as u64;
+                let of_file = records[items[of]].file.clone().unwrap_or_default();
+                let rec = &mut records[items[k]];
+                rec.status = FrameStatus::Duplicate;
+                rec.extra.insert("duplicate_of".into(), of_file.into());
+                rec.extra.insert(
+                    "similarity".into(),
+                    ((similarity as f64 * 1e5).round() / 1e5).into(),
+                );
+                let from = paths[k].clone();
+                if keep_rejected {
+                    let name = from.file_name().unwrap_or_default().to_owned();
+                    let to = dataset.rejected_dir(FrameStatus::Duplicate).join(name);
+                    rec.file = Some(dataset.relative(&to));
+                    a.moves.push((from, to));
+                } else {
+                    rec.file = None;
+                    a.deletes.push(from);
+                }
+            }
+        }
+    }
+    a
 }
 
 /// Writes a float32 `rows`×`dim` array in NumPy's .npy format, atomically.

@@ -23,7 +23,7 @@ use crate::extract::sample::Decision;
 const MAX_CONSECUTIVE_READ_ERRORS: u32 = 64;
 
 /// What the container says about the video stream.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct VideoInfo {
     pub container: String,
     pub codec: String,

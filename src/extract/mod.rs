@@ -59,13 +59,13 @@ pub(crate) fn serialize_display<S: serde::Serializer, T: std::fmt::Display>(
 }
 
 /// What happened to one input.
-#[derive(Debug, Clone, Serialize, Default)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, Default)]
 pub struct VideoSummary {
     pub video: String,
     /// The `{video}` value used in file names.
     pub key: String,
     /// `ok` or `failed`.
-    pub status: &'static str,
+    pub status: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -73,7 +73,7 @@ pub struct VideoSummary {
     pub decoded: u64,
     pub sampled: u64,
     pub kept: u64,
-    pub rejected: BTreeMap<&'static str, u64>,
+    pub rejected: BTreeMap<String, u64>,
     pub written: u64,
     pub decode_errors: u64,
     pub corrupt_frames: u64,
@@ -90,7 +90,7 @@ impl VideoSummary {
         VideoSummary {
             video,
             key,
-            status: "failed",
+            status: "failed".into(),
             error: Some(err.to_string()),
             ..Default::default()
         }
@@ -140,7 +140,7 @@ pub struct Totals {
     pub decoded: u64,
     pub sampled: u64,
     pub kept: u64,
-    pub rejected: BTreeMap<&'static str, u64>,
+    pub rejected: BTreeMap<String, u64>,
     pub written: u64,
     pub decode_errors: u64,
 }
@@ -163,7 +163,7 @@ pub struct RunSummary {
 }
 
 impl RunSummary {
-    fn refresh_totals(&mut self) {
+    pub fn refresh_totals(&mut self) {
         let mut t = Totals::default();
         for v in &self.videos {
             t.videos += 1;
@@ -174,7 +174,7 @@ impl RunSummary {
             t.written += v.written;
             t.decode_errors += v.decode_errors + v.corrupt_frames + v.read_errors;
             for (k, n) in &v.rejected {
-                *t.rejected.entry(k).or_default() += n;
+                *t.rejected.entry(k.clone()).or_default() += n;
             }
         }
         self.failed = self
@@ -245,15 +245,19 @@ fn is_video_name(p: &Path) -> bool {
         .is_some_and(|e| VIDEO_EXTENSIONS.iter().any(|v| v.eq_ignore_ascii_case(e)))
 }
 
-/// Runs the extract stage. Errors that stop the run before any work (bad configuration, an output
-/// folder that cannot be written) are returned as `Err`; a failing input is recorded in the summary
-/// and the others go on.
-pub fn extract(
-    cfg: &ExtractConfig,
-    progress: Progress,
-    on_video: &mut dyn FnMut(&VideoSummary),
-) -> Result<RunSummary> {
-    let started = Instant::now();
+/// One input video as a run processes it.
+#[derive(Debug, Clone)]
+pub struct Input {
+    pub path: PathBuf,
+    /// The string recorded for it (`video` in records).
+    pub shown: String,
+    /// The `{video}` value of its file names.
+    pub key: String,
+}
+
+/// The videos of `cfg.inputs` (folders expanded, sorted) with their name keys; refuses a name
+/// template that would make several videos write the same files.
+pub fn plan_inputs(cfg: &ExtractConfig) -> Result<Vec<Input>> {
     let videos = expand_inputs(&cfg.inputs)?;
     if videos.len() > 1 && !cfg.name.has_video() {
         return Err(Error::usage(
@@ -265,8 +269,20 @@ pub fn extract(
             ),
         ));
     }
-    let dataset = Dataset::new(&cfg.out);
-    dataset.prepare(cfg.force)?;
+    let keys = naming::video_keys(&videos.iter().map(|v| &v.path).collect::<Vec<_>>());
+    Ok(videos
+        .into_iter()
+        .zip(keys)
+        .map(|(v, key)| Input {
+            path: v.path,
+            shown: v.shown,
+            key,
+        })
+        .collect())
+}
+
+/// Creates the `rejected/` folders that `--keep-rejected` writes into.
+pub fn create_rejected_dirs(cfg: &ExtractConfig, dataset: &Dataset) -> Result<()> {
     if cfg.keep_rejected {
         for status in FrameStatus::QUALITY_REJECTIONS {
             let dir = dataset.rejected_dir(status);
@@ -274,31 +290,33 @@ pub fn extract(
                 .map_err(|e| Error::output(&dir, format!("cannot create ({e})")))?;
         }
     }
-    let mut writer = dataset.frame_writer()?;
-    let keys = naming::video_keys(&videos.iter().map(|v| &v.path).collect::<Vec<_>>());
+    Ok(())
+}
 
-    let mut summary = RunSummary {
-        tool: "framelabel",
-        version: env!("CARGO_PKG_VERSION"),
-        command: "extract",
-        started_at: now_rfc3339(),
-        finished_at: None,
-        elapsed_s: 0.0,
-        output: cfg.out.clone(),
-        parameters: cfg.clone(),
-        videos: Vec::new(),
-        totals: Totals::default(),
-        failed: Vec::new(),
-    };
-    for (video, key) in videos.iter().zip(keys) {
-        let result = process_video(cfg, &dataset, &mut writer, video, &key, progress);
-        let v = match result {
-            Ok(v) => v,
-            Err(e) if matches!(e, Error::Input { .. }) => {
-                VideoSummary::failed(video.shown.clone(), key, &e)
-            }
-            Err(e) => return Err(e),
-        };
+/// Runs the extract stage. Errors that stop the run before any work (bad configuration, an output
+/// folder that cannot be written) are returned as `Err`; a failing input is recorded in the summary
+/// and the others go on.
+pub fn extract(
+    cfg: &ExtractConfig,
+    progress: Progress,
+    on_video: &mut dyn FnMut(&VideoSummary),
+) -> Result<RunSummary> {
+    let started = Instant::now();
+    let inputs = plan_inputs(cfg)?;
+    let dataset = Dataset::new(&cfg.out);
+    dataset.prepare(cfg.force)?;
+    create_rejected_dirs(cfg, &dataset)?;
+    let mut writer = dataset.frame_writer()?;
+    let mut summary = RunSummary::new("extract", cfg);
+    for input in &inputs {
+        let v = extract_video(
+            cfg,
+            &dataset,
+            &mut writer,
+            input,
+            progress.clone(),
+            &mut |_| Ok(()),
+        )?;
         on_video(&v);
         summary.videos.push(v);
         summary.refresh_totals();
@@ -311,7 +329,64 @@ pub fn extract(
     Ok(summary)
 }
 
-fn now_rfc3339() -> String {
+impl RunSummary {
+    pub fn new(command: &'static str, cfg: &ExtractConfig) -> Self {
+        RunSummary {
+            tool: "framelabel",
+            version: env!("CARGO_PKG_VERSION"),
+            command,
+            started_at: now_rfc3339(),
+            finished_at: None,
+            elapsed_s: 0.0,
+            output: cfg.out.clone(),
+            parameters: cfg.clone(),
+            videos: Vec::new(),
+            totals: Totals::default(),
+            failed: Vec::new(),
+        }
+    }
+
+    /// Adds a video's summary and recomputes the totals.
+    pub fn push(&mut self, v: VideoSummary) {
+        self.videos.push(v);
+        self.refresh_totals();
+    }
+
+    pub fn finish(&mut self, elapsed_s: f64) {
+        self.finished_at = Some(now_rfc3339());
+        self.elapsed_s = elapsed_s;
+    }
+}
+
+/// Extracts one video, appending its records to `writer` and handing each written record to
+/// `on_record` in decode order (an `Err` from it stops the video). A video that cannot be read is
+/// a failed summary, not an error; errors are what stops the whole run (the output folder).
+pub fn extract_video(
+    cfg: &ExtractConfig,
+    dataset: &Dataset,
+    writer: &mut RecordWriter,
+    input: &Input,
+    progress: Progress,
+    on_record: &mut dyn FnMut(&FrameRecord) -> Result<()>,
+) -> Result<VideoSummary> {
+    let video = InputVideo {
+        path: input.path.clone(),
+        shown: input.shown.clone(),
+    };
+    match process_video(
+        cfg, dataset, writer, &video, &input.key, progress, on_record,
+    ) {
+        Ok(v) => Ok(v),
+        Err(e) if matches!(e, Error::Input { .. }) => Ok(VideoSummary::failed(
+            input.shown.clone(),
+            input.key.clone(),
+            &e,
+        )),
+        Err(e) => Err(e),
+    }
+}
+
+pub(crate) fn now_rfc3339() -> String {
     humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
 }
 
@@ -342,6 +417,7 @@ fn process_video(
     video: &InputVideo,
     key: &str,
     progress: Progress,
+    on_record: &mut dyn FnMut(&FrameRecord) -> Result<()>,
 ) -> Result<VideoSummary> {
     let started = Instant::now();
     let source = VideoSource::open(&video.path)?;
@@ -365,11 +441,11 @@ fn process_video(
     let mut summary = VideoSummary {
         video: video.shown.clone(),
         key: key.to_string(),
-        status: "ok",
+        status: "ok".into(),
         ..Default::default()
     };
     for s in FrameStatus::QUALITY_REJECTIONS {
-        summary.rejected.insert(s.as_str(), 0);
+        summary.rejected.insert(s.as_str().into(), 0);
     }
     let mut first_error: Option<Error> = None;
 
@@ -453,10 +529,10 @@ fn process_video(
                 summary.sampled += 1;
                 match record.status {
                     FrameStatus::Kept => summary.kept += 1,
-                    s => *summary.rejected.entry(s.as_str()).or_default() += 1,
+                    s => *summary.rejected.entry(s.as_str().into()).or_default() += 1,
                 }
                 summary.written += record.file.is_some() as u64;
-                if let Err(e) = writer.write(&record) {
+                if let Err(e) = writer.write(&record).and_then(|()| on_record(&record)) {
                     abort.store(true, Ordering::Relaxed);
                     first_error = Some(e);
                 }

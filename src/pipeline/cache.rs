@@ -1,0 +1,352 @@
+//! What a run has computed, kept under `DIR/.framelabel/` so that a killed run loses nothing it
+//! finished: the parameters, the extract records, the finished videos, one embedding per kept
+//! frame and the detections per labelled frame. Each file is appended and flushed as work is done;
+//! a record torn by a kill is cut off when the file is opened again.
+
+use std::collections::HashMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use crate::dataset::{Dataset, FrameRecord, write_json_atomic};
+use crate::detect::decode::Detection;
+use crate::detect::label::Labelled;
+use crate::error::{Error, Result};
+use crate::extract::VideoSummary;
+
+pub const STATE_DIR: &str = ".framelabel";
+
+/// The state folder of a run.
+pub struct StateDir {
+    dir: PathBuf,
+    /// An earlier run with the same parameters is being continued.
+    pub resumed: bool,
+}
+
+/// What `--force` and a fresh run remove besides what `extract` writes.
+const RUN_OUTPUTS: &[&str] = &[
+    "annotations.json",
+    "predictions.json",
+    "embeddings.npy",
+    "embeddings.json",
+    "export",
+    "report",
+    STATE_DIR,
+];
+
+impl StateDir {
+    /// Opens the state of the run in `dataset` for `params`: continues an earlier run with the same
+    /// parameters, starts over with `force`, and refuses anything else.
+    pub fn open(dataset: &Dataset, params: &serde_json::Value, force: bool) -> Result<Self> {
+        let root = dataset.root();
+        let dir = root.join(STATE_DIR);
+        let params_path = dir.join("params.json");
+        let earlier: Option<serde_json::Value> = fs::read_to_string(&params_path)
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok());
+        match earlier {
+            Some(old) if old == *params && !force => {
+                return Ok(StateDir { dir, resumed: true });
+            }
+            Some(old) if !force => {
+                let differ: Vec<String> = match (old.as_object(), params.as_object()) {
+                    (Some(o), Some(n)) => n
+                        .iter()
+                        .filter(|(k, v)| o.get(*k) != Some(*v))
+                        .map(|(k, _)| k.replace('_', "-"))
+                        .collect(),
+                    _ => vec!["all".into()],
+                };
+                return Err(Error::output(
+                    root,
+                    format!(
+                        "holds a run with other parameters ({}); repeat its options to continue it, choose another --out, or pass --force to start over",
+                        differ.join(", ")
+                    ),
+                ));
+            }
+            None if dataset.has_records() && !force => {
+                return Err(Error::output(
+                    root,
+                    "already holds a dataset that `framelabel run` did not make; choose another --out or pass --force to replace it",
+                ));
+            }
+            _ => {}
+        }
+        dataset.prepare(true)?;
+        for name in RUN_OUTPUTS {
+            let p = root.join(name);
+            let r = if p.is_dir() {
+                fs::remove_dir_all(&p)
+            } else {
+                fs::remove_file(&p)
+            };
+            match r {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(Error::io(&p, e));
+                }
+                _ => {}
+            }
+        }
+        fs::create_dir_all(&dir).map_err(|e| Error::output(&dir, e.to_string()))?;
+        write_json_atomic(&params_path, params)?;
+        Ok(StateDir {
+            dir,
+            resumed: false,
+        })
+    }
+
+    pub fn frames_path(&self) -> PathBuf {
+        self.dir.join("frames.jsonl")
+    }
+
+    pub fn videos_path(&self) -> PathBuf {
+        self.dir.join("videos.jsonl")
+    }
+
+    pub fn embeddings_path(&self) -> PathBuf {
+        self.dir.join("embeddings.bin")
+    }
+
+    pub fn detections_path(&self) -> PathBuf {
+        self.dir.join("detections.jsonl")
+    }
+
+    /// The extract records, as the run wrote them (before dedup and label changed any status).
+    pub fn read_frames(&self) -> Result<Vec<FrameRecord>> {
+        // The records file has the layout of a dataset's frames.jsonl.
+        let lines = read_lines(&self.frames_path())?;
+        lines
+            .iter()
+            .map(|l| {
+                serde_json::from_str(l).map_err(|e| {
+                    Error::output(self.frames_path(), format!("not a frame record ({e})"))
+                })
+            })
+            .collect()
+    }
+
+    pub fn rewrite_frames(&self, records: &[FrameRecord]) -> Result<()> {
+        let mut text = String::new();
+        for r in records {
+            text.push_str(&serde_json::to_string(r).expect("records serialise"));
+            text.push('\n');
+        }
+        crate::dataset::write_atomic(&self.frames_path(), text.as_bytes())
+    }
+
+    /// Videos an earlier attempt finished, in the order it did them.
+    pub fn finished_videos(&self) -> Result<Vec<VideoSummary>> {
+        read_lines(&self.videos_path())?
+            .iter()
+            .map(|l| {
+                serde_json::from_str(l).map_err(|e| {
+                    Error::output(self.videos_path(), format!("not a video summary ({e})"))
+                })
+            })
+            .collect()
+    }
+
+    pub fn mark_complete(&self) -> Result<()> {
+        crate::dataset::write_atomic(&self.dir.join("complete"), b"ok\n")
+    }
+}
+
+/// The complete lines of a JSON-lines file; a torn last line is cut off the file.
+fn read_lines(path: &Path) -> Result<Vec<String>> {
+    let text = match fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io(path, e)),
+    };
+    let complete = text.rfind('\n').map_or(0, |i| i + 1);
+    if complete < text.len() {
+        truncate(path, complete as u64)?;
+    }
+    Ok(text[..complete]
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(str::to_string)
+        .collect())
+}
+
+fn truncate(path: &Path, len: u64) -> Result<()> {
+    OpenOptions::new()
+        .write(true)
+        .open(path)
+        .and_then(|f| f.set_len(len))
+        .map_err(|e| Error::io(path, e))
+}
+
+fn appender(path: &Path) -> Result<BufWriter<File>> {
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map(BufWriter::new)
+        .map_err(|e| Error::io(path, e))
+}
+
+/// L2-normalised embeddings by frame file name: `embeddings.bin` holds records of a u16 name
+/// length, the name, a u32 width and the floats, little-endian.
+pub struct Embeddings {
+    path: PathBuf,
+    rows: HashMap<String, Vec<f32>>,
+    out: BufWriter<File>,
+}
+
+impl Embeddings {
+    pub fn open(path: &Path) -> Result<Self> {
+        let bytes = match fs::read(path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(Error::io(path, e)),
+        };
+        let mut rows = HashMap::new();
+        let mut at = 0usize;
+        let take = |at: &mut usize, n: usize| -> Option<&[u8]> {
+            let s = bytes.get(*at..*at + n)?;
+            *at += n;
+            Some(s)
+        };
+        loop {
+            let start = at;
+            let record = (|| {
+                let n = u16::from_le_bytes(take(&mut at, 2)?.try_into().ok()?) as usize;
+                let name = String::from_utf8(take(&mut at, n)?.to_vec()).ok()?;
+                let dim = u32::from_le_bytes(take(&mut at, 4)?.try_into().ok()?) as usize;
+                let row: Vec<f32> = take(&mut at, dim * 4)?
+                    .chunks_exact(4)
+                    .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")))
+                    .collect();
+                Some((name, row))
+            })();
+            match record {
+                Some((name, row)) => {
+                    rows.insert(name, row);
+                }
+                None => {
+                    if start < bytes.len() {
+                        truncate(path, start as u64)?;
+                    }
+                    break;
+                }
+            }
+        }
+        Ok(Embeddings {
+            path: path.to_path_buf(),
+            rows,
+            out: appender(path)?,
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn get(&self, name: &str) -> Option<&[f32]> {
+        self.rows.get(name).map(Vec::as_slice)
+    }
+
+    pub fn insert(&mut self, name: &str, row: Vec<f32>) -> Result<()> {
+        let mut rec = Vec::with_capacity(6 + name.len() + row.len() * 4);
+        rec.extend_from_slice(&(name.len() as u16).to_le_bytes());
+        rec.extend_from_slice(name.as_bytes());
+        rec.extend_from_slice(&(row.len() as u32).to_le_bytes());
+        for v in &row {
+            rec.extend_from_slice(&v.to_le_bytes());
+        }
+        self.out
+            .write_all(&rec)
+            .map_err(|e| Error::io(&self.path, e))?;
+        self.rows.insert(name.to_string(), row);
+        Ok(())
+    }
+
+    pub fn flush(&mut self) -> Result<()> {
+        self.out.flush().map_err(|e| Error::io(&self.path, e))
+    }
+}
+
+/// Detections (all above the confidence threshold, before filters) by frame file name.
+pub struct Detections {
+    path: PathBuf,
+    found: HashMap<String, Labelled>,
+    out: BufWriter<File>,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct DetectionLine {
+    file: String,
+    size: (u32, u32),
+    /// class, score, x0, y0, x1, y1
+    d: Vec<(usize, f32, f32, f32, f32, f32)>,
+}
+
+impl Detections {
+    pub fn open(path: &Path) -> Result<Self> {
+        let mut found = HashMap::new();
+        for l in read_lines(path)? {
+            let line: DetectionLine = serde_json::from_str(&l)
+                .map_err(|e| Error::output(path, format!("not a detection record ({e})")))?;
+            let detections = line
+                .d
+                .iter()
+                .map(|&(class, score, x0, y0, x1, y1)| Detection {
+                    class,
+                    score,
+                    x0,
+                    y0,
+                    x1,
+                    y1,
+                })
+                .collect();
+            found.insert(
+                line.file,
+                Labelled {
+                    size: Some(line.size),
+                    detections,
+                },
+            );
+        }
+        Ok(Detections {
+            path: path.to_path_buf(),
+            found,
+            out: appender(path)?,
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.found.len()
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.found.contains_key(name)
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Labelled> {
+        self.found.get(name)
+    }
+
+    pub fn insert(&mut self, name: &str, l: Labelled) -> Result<()> {
+        let line = DetectionLine {
+            file: name.to_string(),
+            size: l.size.unwrap_or_default(),
+            d: l.detections
+                .iter()
+                .map(|d| (d.class, d.score, d.x0, d.y0, d.x1, d.y1))
+                .collect(),
+        };
+        let mut text = serde_json::to_string(&line).expect("detections serialise");
+        text.push('\n');
+        self.out
+            .write_all(text.as_bytes())
+            .map_err(|e| Error::io(&self.path, e))?;
+        self.found.insert(name.to_string(), l);
+        Ok(())
+    }
+
+    pub fn flush(&mut self) -> Result<()> {
+        self.out.flush().map_err(|e| Error::io(&self.path, e))
+    }
+}

@@ -1,0 +1,744 @@
+//! `framelabel run`: every stage in one pass, streaming, and resumable after a crash or a kill.
+//!
+//! ```text
+//!  main thread ── extract (decode ▶ quality ▶ JPEG) ──▶ kept frames ─▶ embed thread ─▶ survivors ─▶ detect thread
+//!                 .framelabel/frames.jsonl                 embeddings.bin      (per video)     detections.jsonl
+//! ```
+//!
+//! The stages overlap on their own threads joined by bounded channels, so memory stays flat and the
+//! expensive detector only sees frames that survive deduplication within their video. The dedup rule
+//! of the `dedup` stage needs every embedding (it walks frames in order of quality), so the final
+//! decision is taken once, over the whole run, at the end: it agrees with the per-video one except
+//! for the rare frame whose group changes across videos, which is labelled then. The result is the
+//! one `extract`, `dedup` and `label` give when run one after the other.
+//!
+//! Everything a run computes is written under `DIR/.framelabel/` as it goes (records, embeddings,
+//! detections, finished videos), each line or row flushed when done. A killed run started again
+//! with the same parameters skips finished videos, restarts the one it was in, reuses every
+//! embedding and detection it has, and then writes the same output an uninterrupted run writes. The
+//! output files themselves are written only at the end, from those records alone, so writing them
+//! again after an interruption gives the same result.
+
+mod cache;
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use indicatif::ProgressBar;
+use serde::Serialize;
+
+use crate::dataset::{Dataset, FrameRecord, FrameStatus, RecordWriter, write_json_atomic};
+use crate::detect::DetectorSetup;
+use crate::detect::coco;
+use crate::detect::decode::{DecodeParams, decode};
+use crate::detect::label::{self, LabelConfig, LabelSummary, Labelled, ModelRecord};
+use crate::embed::EmbedderSetup;
+use crate::embed::dedup::{self, DedupConfig, DedupSummary, EmbedderRecord};
+use crate::embed::similar::{Decision, normalise};
+use crate::error::{Error, Result};
+use crate::export::{ExportConfig, Exported, Format};
+use crate::extract::{self, ExtractConfig, Input, RunSummary, VideoSummary};
+use crate::models::spec::{ModelSpec, ResolvedModel, resolve};
+use crate::progress::Progress;
+use crate::runtime::batch::run_pictures;
+use crate::runtime::{Model, Runtime};
+use cache::{Detections, Embeddings, StateDir};
+
+/// Frames embedded per call while a video is being extracted.
+const EMBED_CHUNK: usize = 32;
+
+/// A validated `run` configuration: the stage configurations, all on one output folder.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunConfig {
+    pub extract: ExtractConfig,
+    pub dedup: DedupConfig,
+    pub label: LabelConfig,
+    pub exports: Vec<Format>,
+    pub export_with_scores: bool,
+    pub export_image_root: Option<String>,
+}
+
+/// What `run` did: `run.json` holds the same (the extract summary at the top, one entry per stage).
+#[derive(Debug, Clone, Serialize)]
+pub struct RunOutcome {
+    pub extract: RunSummary,
+    pub dedup: DedupSummary,
+    pub label: LabelSummary,
+    pub exports: Vec<Exported>,
+    pub run: RunStats,
+}
+
+/// The run as a whole.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunStats {
+    /// Whether an earlier, unfinished run in the same folder was continued.
+    pub resumed: bool,
+    /// Videos an earlier run had finished, not decoded again.
+    pub videos_skipped: u64,
+    /// Embeddings and detections taken from an earlier run instead of computed.
+    pub embeddings_reused: u64,
+    pub detections_reused: u64,
+    /// Frames the detector ran on (per-video survivors, and frames kept only by the run-wide rule).
+    pub detected: u64,
+    /// Of those, frames the run-wide rule then found duplicates of a frame of another video.
+    pub detected_then_duplicate: u64,
+    pub elapsed_s: f64,
+    /// Decoded frames per second of wall time.
+    pub frames_per_s: f64,
+    pub embed_s: f64,
+    pub detect_s: f64,
+}
+
+impl RunOutcome {
+    pub fn exit_code(&self) -> i32 {
+        self.extract.exit_code()
+    }
+}
+
+/// The parameters that decide a run's output; a folder is resumed only with equal ones. Threads,
+/// device and batch size change speed, not results, so they may differ between attempts.
+#[derive(Debug, Serialize)]
+struct Params {
+    version: &'static str,
+    inputs: Vec<String>,
+    extract: serde_json::Value,
+    embedder: (String, String),
+    threshold: f32,
+    min_gap: Option<f64>,
+    keep_rejected: bool,
+    save_embeddings: bool,
+    detector: (String, String),
+    family: Option<String>,
+    confidence: f32,
+    nms_iou: f32,
+    max_detections: usize,
+    filters: serde_json::Value,
+    exports: Vec<Format>,
+    export_with_scores: bool,
+    export_image_root: Option<String>,
+}
+
+/// A kept frame on its way to the embedder, or the end of a video.
+enum ToEmbed {
+    Frame(Box<FrameRecord>),
+    VideoDone,
+}
+
+/// Counters the progress line shows.
+#[derive(Default)]
+struct Counts {
+    kept: AtomicU64,
+    embedded: AtomicU64,
+    duplicates: AtomicU64,
+    labelled: AtomicU64,
+}
+
+/// A model ready to run with its set-up.
+struct Loaded<S> {
+    resolved: ResolvedModel,
+    model: Model,
+    setup: S,
+}
+
+pub fn run(
+    cfg: &RunConfig,
+    progress: Progress,
+    on_video: &mut dyn FnMut(&VideoSummary),
+) -> Result<RunOutcome> {
+    let started = Instant::now();
+    let inputs = extract::plan_inputs(&cfg.extract)?;
+    // Both models load, and every option is checked against them, before any file is touched.
+    let embedder = load_embedder(&cfg.dedup)?;
+    let detector = load_detector(&cfg.label)?;
+    label::class_filter(&cfg.label.filters, &detector.setup.labels)?;
+    let params = params(cfg, &inputs, &embedder.resolved, &detector.resolved);
+
+    let dataset = Dataset::new(&cfg.extract.out);
+    let state = StateDir::open(&dataset, &params, cfg.extract.force)?;
+    extract::create_rejected_dirs(&cfg.extract, &dataset)?;
+    let resumed = state.resumed;
+    let finished: Vec<VideoSummary> = state.finished_videos()?;
+    let done_videos: HashSet<String> = finished.iter().map(|v| v.video.clone()).collect();
+    // Records of finished videos stay; a video that was cut short starts again from its first frame.
+    let mut earlier = state.read_frames()?;
+    let partial: Vec<FrameRecord> = earlier
+        .iter()
+        .filter(|r| !done_videos.contains(&r.video))
+        .cloned()
+        .collect();
+    for r in &partial {
+        if let Some(f) = &r.file {
+            let _ = std::fs::remove_file(dataset.root().join(f));
+        }
+    }
+    earlier.retain(|r| done_videos.contains(&r.video));
+    state.rewrite_frames(&earlier)?;
+    let mut writer = RecordWriter::append(state.frames_path())?;
+    let mut video_log = RecordWriter::append(state.videos_path())?;
+
+    let mut embeddings = Embeddings::open(&state.embeddings_path())?;
+    let mut detections = Detections::open(&state.detections_path())?;
+    let reused = (embeddings.len() as u64, detections.len() as u64);
+
+    let progress = progress.grouped();
+    let overall = progress.video("videos", Some(inputs.len() as u64));
+    let embed_bar = progress.video("embed", Some(0));
+    let detect_bar = progress.video("label", Some(0));
+    let counts = Counts::default();
+
+    let mut summary = RunSummary::new("run", &cfg.extract);
+    let mut embed_s = 0.0;
+    let mut detect_s = 0.0;
+    let (mut embedder, mut detector) = (embedder, detector);
+    std::thread::scope(|scope| -> Result<()> {
+        let (frame_tx, frame_rx) = crossbeam_channel::bounded::<ToEmbed>(4 * EMBED_CHUNK);
+        let (surv_tx, surv_rx) = crossbeam_channel::bounded::<Vec<FrameRecord>>(64);
+        let embed_thread = {
+            let (embedder, embeddings, counts, bar, dataset) = (
+                &mut embedder,
+                &mut embeddings,
+                &counts,
+                &embed_bar,
+                &dataset,
+            );
+            std::thread::Builder::new()
+                .name("embed".into())
+                .spawn_scoped(scope, move || {
+                    let t = Instant::now();
+                    let r = embed_stage(
+                        cfg, dataset, embedder, embeddings, frame_rx, surv_tx, counts, bar,
+                    );
+                    (r, t.elapsed().as_secs_f64())
+                })
+                .expect("spawn embed thread")
+        };
+        let detect_thread = {
+            let (detector, detections, counts, bar, dataset) = (
+                &mut detector,
+                &mut detections,
+                &counts,
+                &detect_bar,
+                &dataset,
+            );
+            std::thread::Builder::new()
+                .name("detect".into())
+                .spawn_scoped(scope, move || {
+                    let t = Instant::now();
+                    let r = detect_stage(cfg, dataset, detector, detections, surv_rx, counts, bar);
+                    (r, t.elapsed().as_secs_f64())
+                })
+                .expect("spawn detect thread")
+        };
+
+        let feed = |frame_tx: &crossbeam_channel::Sender<ToEmbed>, r: &FrameRecord| -> Result<()> {
+            if r.status == FrameStatus::Kept && r.file.is_some() {
+                counts.kept.fetch_add(1, Ordering::Relaxed);
+                embed_bar.inc_length(1);
+                frame_tx
+                    .send(ToEmbed::Frame(Box::new(r.clone())))
+                    .map_err(|_| stage_stopped())?;
+            }
+            Ok(())
+        };
+        let extracted = (|| -> Result<()> {
+            for input in &inputs {
+                if let Some(v) = finished.iter().find(|v| v.video == input.shown) {
+                    for r in earlier.iter().filter(|r| r.video == input.shown) {
+                        feed(&frame_tx, r)?;
+                    }
+                    summary.push(v.clone());
+                } else {
+                    let v = extract::extract_video(
+                        &cfg.extract,
+                        &dataset,
+                        &mut writer,
+                        input,
+                        progress.clone(),
+                        &mut |r| feed(&frame_tx, r),
+                    )?;
+                    video_log.write(&v)?;
+                    on_video(&v);
+                    summary.push(v);
+                }
+                frame_tx
+                    .send(ToEmbed::VideoDone)
+                    .map_err(|_| stage_stopped())?;
+                overall.inc(1);
+                overall.set_message(status_line(&counts));
+            }
+            Ok(())
+        })();
+        drop(frame_tx);
+        let (embedded, e_s) = embed_thread.join().expect("embed thread panicked");
+        let (detected, d_s) = detect_thread.join().expect("detect thread panicked");
+        (embed_s, detect_s) = (e_s, d_s);
+        // The first real cause: a stage that stopped makes the others fail to send.
+        match (extracted, embedded, detected) {
+            (Err(e), _, _) if !is_stage_stopped(&e) => Err(e),
+            (_, Err(e), _) if !is_stage_stopped(&e) => Err(e),
+            (_, _, Err(e)) => Err(e),
+            (Err(e), _, _) | (_, Err(e), _) => Err(e),
+            _ => Ok(()),
+        }
+    })?;
+    overall.finish_and_clear();
+    embed_bar.finish_and_clear();
+
+    // The run-wide decisions, from the records and caches alone.
+    let mut records = state.read_frames()?;
+    let items: Vec<usize> = (0..records.len())
+        .filter(|&i| records[i].status == FrameStatus::Kept && records[i].file.is_some())
+        .collect();
+    let paths: Vec<PathBuf> = items
+        .iter()
+        .map(|&i| {
+            dataset
+                .root()
+                .join(records[i].file.as_deref().unwrap_or_default())
+        })
+        .collect();
+    let dim = embedder.setup.dim;
+    let mut emb = vec![0f32; items.len() * dim];
+    let mut present = Vec::new();
+    let mut warnings = Vec::new();
+    for (k, &i) in items.iter().enumerate() {
+        match embeddings.get(&key(&records[i])) {
+            Some(row) => {
+                emb[k * dim..(k + 1) * dim].copy_from_slice(row);
+                present.push(k);
+            }
+            None => {
+                warnings.push(format!(
+                    "{}: frame file missing or unreadable; skipped",
+                    paths[k].display()
+                ));
+                records[i].status = FrameStatus::Missing;
+            }
+        }
+    }
+    let decisions = dedup::decide(
+        &records,
+        &items,
+        &present,
+        &emb,
+        dim,
+        cfg.dedup.threshold,
+        cfg.dedup.min_gap,
+        cfg.dedup.threads,
+    )?;
+    // Frames kept only by the run-wide rule are labelled now.
+    let revived: Vec<usize> = present
+        .iter()
+        .copied()
+        .filter(|&k| matches!(decisions[k], Decision::Kept))
+        .filter(|&k| !detections.contains(&key(&records[items[k]])))
+        .collect();
+    if !revived.is_empty() {
+        let t = Instant::now();
+        let recs: Vec<FrameRecord> = revived.iter().map(|&k| records[items[k]].clone()).collect();
+        detect_frames(
+            cfg,
+            &dataset,
+            &mut detector,
+            &mut detections,
+            &recs,
+            &detect_bar,
+        )?;
+        detect_s += t.elapsed().as_secs_f64();
+    }
+    detect_bar.finish_and_clear();
+    let detected_then_duplicate = present
+        .iter()
+        .filter(|&&k| matches!(decisions[k], Decision::Duplicate { .. }))
+        .filter(|&&k| detections.contains(&key(&records[items[k]])))
+        .count() as u64;
+    let applied = dedup::apply(
+        &dataset,
+        &mut records,
+        &items,
+        &paths,
+        &present,
+        &decisions,
+        cfg.dedup.threshold,
+        cfg.dedup.keep_rejected,
+    );
+
+    // The output folder, written from what was computed: run.json first (the stages add entries).
+    summary.finish(started.elapsed().as_secs_f64());
+    write_json_atomic(&dataset.run_path(), &summary)?;
+    let dedup_summary = DedupSummary {
+        embedder: Some(embedder_record(&embedder)),
+        parameters: cfg.dedup.clone(),
+        frames: items.len() as u64,
+        kept: applied.kept,
+        duplicates: applied.duplicates,
+        too_close: applied.too_close,
+        missing: (items.len() - present.len()) as u64,
+        elapsed_s: embed_s,
+        frames_per_s: present.len() as f64 / embed_s.max(1e-9),
+        warnings,
+    };
+    if cfg.dedup.save_embeddings {
+        dedup::save_embeddings(&dataset, &emb, dim, &present, &paths)?;
+    }
+    dataset.move_files(&applied.moves)?;
+    dataset.set_run_entry("dedup", &dedup_summary)?;
+
+    let label_items = label::items(&dataset, &records);
+    let results: Vec<Labelled> = label_items
+        .iter()
+        .map(|it| {
+            detections
+                .get(&key(&records[it.record]))
+                .cloned()
+                .unwrap_or_default()
+        })
+        .collect();
+    let labels = detector.setup.labels.clone();
+    let label_started = Instant::now();
+    let mut label_summary = label::write_labels(
+        &cfg.label,
+        &dataset,
+        &mut records,
+        &label_items,
+        &results,
+        &coco::categories(&labels),
+        &labels,
+        Some(detector_record(&detector)),
+        label_started,
+    )?;
+    label_summary.elapsed_s = detect_s;
+    label_summary.frames_per_s = label_summary.images as f64 / detect_s.max(1e-9);
+    dataset.set_run_entry("label", &label_summary)?;
+    for f in &applied.deletes {
+        match std::fs::remove_file(f) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io(f, e)),
+        }
+    }
+
+    let exports = if cfg.exports.is_empty() {
+        Vec::new()
+    } else {
+        let done = crate::export::export(&ExportConfig {
+            dir: dataset.root().to_path_buf(),
+            formats: cfg.exports.clone(),
+            out: None,
+            filters: Default::default(),
+            with_scores: cfg.export_with_scores,
+            image_root: cfg.export_image_root.clone(),
+        })?;
+        dataset.set_run_entry("export", &done)?;
+        done
+    };
+
+    let elapsed_s = started.elapsed().as_secs_f64();
+    let stats = RunStats {
+        resumed,
+        videos_skipped: finished.len() as u64,
+        embeddings_reused: reused.0,
+        detections_reused: reused.1,
+        detected: detections.len() as u64 - reused.1,
+        detected_then_duplicate,
+        elapsed_s,
+        frames_per_s: summary.totals.decoded as f64 / elapsed_s.max(1e-9),
+        embed_s,
+        detect_s,
+    };
+    dataset.set_run_entry("run", &stats)?;
+    state.mark_complete()?;
+    Ok(RunOutcome {
+        extract: summary,
+        dedup: dedup_summary,
+        label: label_summary,
+        exports,
+        run: stats,
+    })
+}
+
+/// The cache key of a frame: its file name, unique within a run.
+fn key(r: &FrameRecord) -> String {
+    r.file
+        .as_deref()
+        .and_then(|f| f.rsplit('/').next())
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn stage_stopped() -> Error {
+    Error::Runtime {
+        message: "a pipeline stage stopped".into(),
+    }
+}
+
+fn is_stage_stopped(e: &Error) -> bool {
+    matches!(e, Error::Runtime { message } if message == "a pipeline stage stopped")
+}
+
+fn status_line(c: &Counts) -> String {
+    format!(
+        "kept {}, embedded {}, duplicates {}, labelled {}",
+        c.kept.load(Ordering::Relaxed),
+        c.embedded.load(Ordering::Relaxed),
+        c.duplicates.load(Ordering::Relaxed),
+        c.labelled.load(Ordering::Relaxed)
+    )
+}
+
+fn load_embedder(cfg: &DedupConfig) -> Result<Loaded<EmbedderSetup>> {
+    let spec = ModelSpec::parse("--embedder", &cfg.embedder)?;
+    let resolved = resolve(&cfg.embedder, &spec, &cfg.resolve)?;
+    let model = Runtime::get()?.load_model_on(&resolved.file, cfg.threads, cfg.device)?;
+    let setup = EmbedderSetup::new(&resolved, &model)?;
+    Ok(Loaded {
+        resolved,
+        model,
+        setup,
+    })
+}
+
+fn load_detector(cfg: &LabelConfig) -> Result<Loaded<DetectorSetup>> {
+    let spec = ModelSpec::parse("--detector", &cfg.detector)?;
+    let resolved = resolve(&cfg.detector, &spec, &cfg.resolve)?;
+    let model = Runtime::get()?.load_model_on(&resolved.file, cfg.threads, cfg.device)?;
+    let setup = DetectorSetup::new(&resolved, &model, cfg.family)?;
+    Ok(Loaded {
+        resolved,
+        model,
+        setup,
+    })
+}
+
+fn embedder_record(e: &Loaded<EmbedderSetup>) -> EmbedderRecord {
+    EmbedderRecord {
+        spec: e.resolved.spec.clone(),
+        file: e.resolved.file.clone(),
+        sha256: e.resolved.sha256.clone(),
+        device: e.model.device().to_string(),
+        output: e.setup.output.clone(),
+        dim: e.setup.dim,
+    }
+}
+
+fn detector_record(d: &Loaded<DetectorSetup>) -> ModelRecord {
+    label::model_record(&d.resolved, &d.setup, d.model.device())
+}
+
+fn params(
+    cfg: &RunConfig,
+    inputs: &[Input],
+    embedder: &ResolvedModel,
+    detector: &ResolvedModel,
+) -> serde_json::Value {
+    let mut extract = serde_json::to_value(&cfg.extract).expect("config serialises");
+    if let Some(m) = extract.as_object_mut() {
+        for k in ["inputs", "out", "threads", "force"] {
+            m.remove(k);
+        }
+    }
+    let p = Params {
+        version: env!("CARGO_PKG_VERSION"),
+        inputs: inputs.iter().map(|i| i.shown.clone()).collect(),
+        extract,
+        embedder: (cfg.dedup.embedder.clone(), embedder.sha256.clone()),
+        threshold: cfg.dedup.threshold,
+        min_gap: cfg.dedup.min_gap,
+        keep_rejected: cfg.dedup.keep_rejected,
+        save_embeddings: cfg.dedup.save_embeddings,
+        detector: (cfg.label.detector.clone(), detector.sha256.clone()),
+        family: cfg.label.family.map(|f| format!("{f:?}").to_lowercase()),
+        confidence: cfg.label.confidence,
+        nms_iou: cfg.label.nms_iou,
+        max_detections: cfg.label.max_detections,
+        filters: serde_json::to_value(&cfg.label.filters).expect("filters serialise"),
+        exports: cfg.exports.clone(),
+        export_with_scores: cfg.export_with_scores,
+        export_image_root: cfg.export_image_root.clone(),
+    };
+    serde_json::to_value(&p).expect("params serialise")
+}
+
+/// The embed thread: embeds kept frames as they come, and at the end of each video sends the frames
+/// the dedup rule keeps within that video to the detector.
+#[allow(clippy::too_many_arguments)]
+fn embed_stage(
+    cfg: &RunConfig,
+    dataset: &Dataset,
+    embedder: &mut Loaded<EmbedderSetup>,
+    cache: &mut Embeddings,
+    rx: crossbeam_channel::Receiver<ToEmbed>,
+    tx: crossbeam_channel::Sender<Vec<FrameRecord>>,
+    counts: &Counts,
+    bar: &ProgressBar,
+) -> Result<()> {
+    let dim = embedder.setup.dim;
+    let mut video: Vec<FrameRecord> = Vec::new();
+    let mut pending: Vec<usize> = Vec::new();
+    let mut embed = |video: &[FrameRecord], pending: &mut Vec<usize>, cache: &mut Embeddings| {
+        let paths: Vec<PathBuf> = pending
+            .iter()
+            .map(|&i| {
+                dataset
+                    .root()
+                    .join(video[i].file.as_deref().unwrap_or_default())
+            })
+            .collect();
+        let mut rows: Vec<Option<Vec<f32>>> = vec![None; paths.len()];
+        let output = embedder.setup.output.clone();
+        run_pictures(
+            &paths,
+            &embedder.setup.preprocess,
+            &mut embedder.model,
+            cfg.dedup.batch_size,
+            (cfg.dedup.threads / 2).clamp(1, 4),
+            bar,
+            |outputs, b, pic| {
+                let out = outputs
+                    .iter()
+                    .find(|o| o.name == output)
+                    .expect("the output chosen at load time is produced");
+                let mut row = out.data[b * dim..(b + 1) * dim].to_vec();
+                normalise(&mut row);
+                rows[pic.index] = Some(row);
+            },
+        )?;
+        for (&i, row) in pending.iter().zip(rows) {
+            if let Some(row) = row {
+                cache.insert(&key(&video[i]), row)?;
+            }
+        }
+        cache.flush()?;
+        counts
+            .embedded
+            .fetch_add(pending.len() as u64, Ordering::Relaxed);
+        pending.clear();
+        Result::Ok(())
+    };
+    for msg in rx {
+        match msg {
+            ToEmbed::Frame(r) => {
+                if cache.get(&key(&r)).is_some() {
+                    bar.inc(1);
+                    counts.embedded.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    pending.push(video.len());
+                }
+                video.push(*r);
+                if pending.len() >= EMBED_CHUNK {
+                    embed(&video, &mut pending, cache)?;
+                }
+            }
+            ToEmbed::VideoDone => {
+                embed(&video, &mut pending, cache)?;
+                let present: Vec<usize> = (0..video.len())
+                    .filter(|&i| cache.get(&key(&video[i])).is_some())
+                    .collect();
+                let mut emb = vec![0f32; video.len() * dim];
+                for &i in &present {
+                    emb[i * dim..(i + 1) * dim]
+                        .copy_from_slice(cache.get(&key(&video[i])).expect("present"));
+                }
+                let all: Vec<usize> = (0..video.len()).collect();
+                let decisions = dedup::decide(
+                    &video,
+                    &all,
+                    &present,
+                    &emb,
+                    dim,
+                    cfg.dedup.threshold,
+                    cfg.dedup.min_gap,
+                    cfg.dedup.threads,
+                )?;
+                let survivors: Vec<FrameRecord> = present
+                    .iter()
+                    .filter(|&&i| matches!(decisions[i], Decision::Kept))
+                    .map(|&i| video[i].clone())
+                    .collect();
+                counts
+                    .duplicates
+                    .fetch_add((present.len() - survivors.len()) as u64, Ordering::Relaxed);
+                if !survivors.is_empty() {
+                    tx.send(survivors).map_err(|_| stage_stopped())?;
+                }
+                video.clear();
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The detect thread: labels survivors, a video at a time.
+fn detect_stage(
+    cfg: &RunConfig,
+    dataset: &Dataset,
+    detector: &mut Loaded<DetectorSetup>,
+    cache: &mut Detections,
+    rx: crossbeam_channel::Receiver<Vec<FrameRecord>>,
+    counts: &Counts,
+    bar: &ProgressBar,
+) -> Result<()> {
+    for frames in rx {
+        detect_frames(cfg, dataset, detector, cache, &frames, bar)?;
+        counts
+            .labelled
+            .fetch_add(frames.len() as u64, Ordering::Relaxed);
+    }
+    Ok(())
+}
+
+/// Runs the detector over the frames not in the cache, and caches what it finds.
+fn detect_frames(
+    cfg: &RunConfig,
+    dataset: &Dataset,
+    detector: &mut Loaded<DetectorSetup>,
+    cache: &mut Detections,
+    frames: &[FrameRecord],
+    bar: &ProgressBar,
+) -> Result<()> {
+    bar.inc_length(frames.len() as u64);
+    let todo: Vec<&FrameRecord> = frames.iter().filter(|r| !cache.contains(&key(r))).collect();
+    bar.inc((frames.len() - todo.len()) as u64);
+    if todo.is_empty() {
+        return Ok(());
+    }
+    let paths: Vec<PathBuf> = todo
+        .iter()
+        .map(|r| dataset.root().join(r.file.as_deref().unwrap_or_default()))
+        .collect();
+    let params = DecodeParams {
+        confidence: cfg.label.confidence,
+        nms_iou: cfg.label.nms_iou,
+        max_detections: cfg.label.max_detections,
+    };
+    let mut results = vec![None; todo.len()];
+    let setup = &detector.setup;
+    run_pictures(
+        &paths,
+        &setup.preprocess,
+        &mut detector.model,
+        cfg.label.batch_size,
+        (cfg.label.threads / 2).clamp(1, 4),
+        bar,
+        |outputs, b, pic| {
+            results[pic.index] = Some(Labelled {
+                size: Some(pic.size),
+                detections: decode(setup, outputs, b, &pic.transform, pic.size, &params),
+            });
+        },
+    )?;
+    for (r, l) in todo.iter().zip(results) {
+        // A frame that could not be read is not cached: it is reported missing at the end.
+        if let Some(l) = l {
+            cache.insert(&key(r), l)?;
+        }
+    }
+    cache.flush()
+}
+
+/// Whether `dir` holds the state of a `run` (for messages of the stage commands).
+pub fn is_run_folder(dir: &Path) -> bool {
+    dir.join(cache::STATE_DIR).is_dir()
+}
