@@ -13,4 +13,5 @@ mod label;
 mod label_families;
 mod models_download;
 mod models_spec;
+mod run;
 mod runtime_models;

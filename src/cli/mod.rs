@@ -495,7 +495,7 @@ impl RunArgs {
             self.detect
                 .to_config(&out, &model(&self.detector_config), threads, batch_size)?;
         let mut exports = Vec::new();
-        for f in &self.export {
+        for f in self.export.iter().filter(|f| !f.trim().is_empty()) {
             let f: crate::export::Format = f.parse().map_err(|m| Error::usage("--export", m))?;
             if !exports.contains(&f) {
                 exports.push(f);
@@ -583,6 +583,7 @@ pub fn with_config_file(
         match v {
             toml::Value::Boolean(true) => from_file.push(format!("--{k}").into()),
             toml::Value::Boolean(false) => {}
+            toml::Value::Array(a) if a.is_empty() => {}
             toml::Value::Array(a) => {
                 let items = a.iter().map(|x| scalar(k, x)).collect::<Result<Vec<_>>>()?;
                 from_file.push(format!("--{k}={}", items.join(",")).into());

@@ -199,3 +199,57 @@ macro_rules! args {
         vec![$(std::ffi::OsString::from(AsRef::<std::ffi::OsStr>::as_ref(&$x))),*]
     };
 }
+
+/// The shared MobileNetV2 embedder (1280-d), as a spec.
+pub fn embedder() -> String {
+    shared_model("mobilenetv2-12-int8-emb.onnx")
+        .to_str()
+        .unwrap()
+        .to_string()
+}
+
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dest = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &dest);
+        } else {
+            std::fs::copy(e.path(), dest).unwrap();
+        }
+    }
+}
+
+/// Embedding rows by file name, from embeddings.npy and embeddings.json (1280-d MobileNetV2).
+pub fn embeddings(dir: &Path) -> std::collections::HashMap<String, Vec<f32>> {
+    let bytes = std::fs::read(dir.join("embeddings.npy")).unwrap();
+    let npy = npyz::NpyFile::new(&bytes[..]).unwrap();
+    let shape = npy.shape().to_vec();
+    let data: Vec<f32> = npy.into_vec().unwrap();
+    let names: Vec<String> =
+        serde_json::from_value(read_json(&dir.join("embeddings.json"))).unwrap();
+    assert_eq!(shape, [names.len() as u64, 1280]);
+    names
+        .into_iter()
+        .enumerate()
+        .map(|(i, n)| (n, data[i * 1280..(i + 1) * 1280].to_vec()))
+        .collect()
+}
+
+pub fn dot(a: &[f32], b: &[f32]) -> f64 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (*x as f64) * (*y as f64))
+        .sum()
+}
+
+/// The file name of a record's relative path.
+pub fn base(file: &str) -> String {
+    Path::new(file)
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string()
+}

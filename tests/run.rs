@@ -1,0 +1,462 @@
+//! `framelabel run` end to end on the sample video with the shared models: the output equals that of
+//! `extract`, `dedup` and `label` run one after the other; the COCO file, the images and the records
+//! agree; a run killed with SIGKILL and started again gives the output of an uninterrupted run; a
+//! corrupt video fails alone; other parameters on an existing folder are refused; --config.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::common::*;
+
+fn nano() -> String {
+    shared_model("yolox_nano_coco.onnx")
+        .to_str()
+        .unwrap()
+        .to_string()
+}
+
+/// The options every run here uses: the shared models, 2 frames per second.
+fn run_args(inputs: &[&Path], out: &Path, extra: &[&str]) -> Vec<String> {
+    let mut a: Vec<String> = vec!["run".into()];
+    a.extend(inputs.iter().map(|p| p.to_str().unwrap().to_string()));
+    a.extend(
+        [
+            "--out",
+            out.to_str().unwrap(),
+            "--fps",
+            "2",
+            "--embedder",
+            &embedder(),
+            "--detector",
+            &nano(),
+            "--save-embeddings",
+        ]
+        .map(String::from),
+    );
+    a.extend(extra.iter().map(|s| s.to_string()));
+    a
+}
+
+/// What must be equal between two runs: the records, the COCO file without its date, the images.
+fn output(dir: &Path) -> (Vec<Value>, Value, Vec<String>) {
+    let records = read_jsonl(&dir.join("frames.jsonl"));
+    let mut coco = read_json(&dir.join("annotations.json"));
+    coco["info"].as_object_mut().unwrap().remove("date_created");
+    (records, coco, jpegs(&dir.join("images")))
+}
+
+fn assert_same_output(a: &Path, b: &Path) {
+    let (ra, ca, ia) = output(a);
+    let (rb, cb, ib) = output(b);
+    assert_eq!(ia, ib, "images differ");
+    assert_eq!(ra.len(), rb.len(), "record counts differ");
+    for (x, y) in ra.iter().zip(&rb) {
+        assert_eq!(x, y, "records differ");
+    }
+    assert!(ca == cb, "annotations.json differs");
+}
+
+/// A copy of the first 20 s of the sample re-encoded as H.264: the same scene, other pixels.
+fn reencoded(dir: &Path) -> PathBuf {
+    let p = dir.join("again.mp4");
+    ffmpeg(&[
+        "-i",
+        vtest().to_str().unwrap(),
+        "-t",
+        "20",
+        "-c:v",
+        "libx264",
+        "-crf",
+        "28",
+        "-pix_fmt",
+        "yuv420p",
+        p.to_str().unwrap(),
+    ]);
+    p
+}
+
+#[test]
+fn run_equals_the_stages_one_after_another_and_its_records_add_up() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (dir, stages) = (tmp.path().join("run"), tmp.path().join("stages"));
+    let r = framelabel(run_args(
+        &[&vtest()],
+        &dir,
+        &["--export", "yolo,coco-results", "--json"],
+    ));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let summary: Value = serde_json::from_str(&r.stdout).unwrap();
+
+    // The same work, one stage at a time.
+    let e = embedder();
+    let n = nano();
+    assert_eq!(extract(&[&vtest()], &stages, &["--fps", "2", "-q"]).code, 0);
+    let r = framelabel([
+        "dedup",
+        stages.to_str().unwrap(),
+        "--embedder",
+        &e,
+        "--save-embeddings",
+        "-q",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = framelabel(["label", stages.to_str().unwrap(), "--detector", &n, "-q"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_same_output(&dir, &stages);
+
+    // Every record has a final status; kept frames are the COCO images, one to one, on disk.
+    let records = read_jsonl(&dir.join("frames.jsonl"));
+    let coco = read_json(&dir.join("annotations.json"));
+    let statuses: HashSet<&str> = records
+        .iter()
+        .map(|r| r["status"].as_str().unwrap())
+        .collect();
+    assert!(statuses.is_subset(&HashSet::from([
+        "kept",
+        "duplicate",
+        "dark",
+        "bright",
+        "noisy",
+        "blurry"
+    ])));
+    let kept: Vec<&Value> = records.iter().filter(|r| r["status"] == "kept").collect();
+    let coco_files: HashSet<String> = coco["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["file_name"].as_str().unwrap().to_string())
+        .collect();
+    let kept_files: HashSet<String> = kept
+        .iter()
+        .map(|r| base(r["file"].as_str().unwrap()))
+        .collect();
+    assert_eq!(coco_files, kept_files);
+    let on_disk: HashSet<String> = jpegs(&dir.join("images")).into_iter().collect();
+    assert_eq!(on_disk, kept_files);
+    for r in &kept {
+        assert!(r["image_id"].as_u64().unwrap() >= 1);
+    }
+
+    // The counts of run.json add up.
+    let run = read_json(&dir.join("run.json"));
+    assert_eq!(run["command"], "run");
+    let t = &run["totals"];
+    let sampled = t["sampled"].as_u64().unwrap();
+    let rejected: u64 = t["rejected"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert_eq!(sampled, records.len() as u64);
+    assert_eq!(t["kept"].as_u64().unwrap() + rejected, sampled);
+    let d = &run["dedup"];
+    assert_eq!(d["frames"], t["kept"]);
+    assert_eq!(
+        d["kept"].as_u64().unwrap() + d["duplicates"].as_u64().unwrap(),
+        d["frames"].as_u64().unwrap()
+    );
+    assert_eq!(d["kept"].as_u64().unwrap(), kept.len() as u64);
+    assert_eq!(
+        d["duplicates"].as_u64().unwrap(),
+        records
+            .iter()
+            .filter(|r| r["status"] == "duplicate")
+            .count() as u64
+    );
+    let l = &run["label"];
+    assert_eq!(l["images"].as_u64().unwrap(), kept.len() as u64);
+    assert_eq!(
+        l["annotations"].as_u64().unwrap(),
+        coco["annotations"].as_array().unwrap().len() as u64
+    );
+    let per_class: u64 = l["per_class"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert_eq!(per_class, l["annotations"].as_u64().unwrap());
+    assert!(l["annotations"].as_u64().unwrap() > 100);
+    assert_eq!(run["run"]["resumed"], false);
+    assert_eq!(summary["run"]["resumed"], false);
+    assert_eq!(summary["extract"]["totals"], run["totals"]);
+    // The detector ran on the survivors only.
+    assert_eq!(run["run"]["detected"].as_u64().unwrap(), kept.len() as u64);
+    assert!(kept.len() * 2 < records.len(), "few survivors expected");
+
+    // The dedup guarantees hold on the run's own embeddings.
+    let emb = embeddings(&dir);
+    let kept_rows: Vec<&Vec<f32>> = kept_files.iter().map(|f| &emb[f]).collect();
+    for (i, a) in kept_rows.iter().enumerate() {
+        for b in &kept_rows[i + 1..] {
+            assert!(dot(a, b) < 0.95);
+        }
+    }
+    for r in records.iter().filter(|r| r["status"] == "duplicate") {
+        let of = base(r["duplicate_of"].as_str().unwrap());
+        assert!(kept_files.contains(&of));
+        // Deleted duplicates keep their name in embeddings.json: the template's vtest_FRAME.jpg.
+        let name = format!("vtest_{:06}.jpg", r["frame"].as_u64().unwrap());
+        let s = dot(&emb[&name], &emb[&of]);
+        assert!(s >= 0.95 - 1e-6, "{r}: {s}");
+        assert!((s - r["similarity"].as_f64().unwrap()).abs() < 1e-4);
+    }
+
+    // pycocotools loads the COCO file; the exports were written.
+    let out = Command::new(python())
+        .arg(py_script("coco_check.py"))
+        .arg(dir.join("annotations.json"))
+        .arg(dir.join("predictions.json"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        jpegs(&dir.join("export/yolo/images")).len(),
+        kept_files.len()
+    );
+    assert!(dir.join("export/coco-results/results.json").is_file());
+
+    // Started again with the same options: nothing to redo, the same output.
+    let snapshot = tmp.path().join("snapshot");
+    copy_dir(&dir, &snapshot);
+    let r = framelabel(run_args(
+        &[&vtest()],
+        &dir,
+        &["--export", "yolo,coco-results", "--json"],
+    ));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let again: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(again["run"]["resumed"], true);
+    assert_eq!(again["run"]["detected"], 0);
+    assert_same_output(&dir, &snapshot);
+}
+
+/// Starts a run and kills it (SIGKILL) once `ready(dir)` holds; false when it finished first.
+fn kill_when(args: &[String], dir: &Path, ready: impl Fn(&Path) -> bool) -> bool {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_framelabel"))
+        .args(args)
+        .arg("-q")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            eprintln!("the run ended ({status}) before the kill point");
+            return false;
+        }
+        if ready(dir) {
+            child.kill().unwrap(); // SIGKILL
+            child.wait().unwrap();
+            return true;
+        }
+        assert!(started.elapsed() < Duration::from_secs(300));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn lines(path: &Path) -> usize {
+    std::fs::read_to_string(path)
+        .map(|t| t.lines().count())
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_killed_run_started_again_gives_the_output_of_an_uninterrupted_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let again = reencoded(tmp.path());
+    let inputs = [vtest(), again];
+    let inputs: Vec<&Path> = inputs.iter().map(PathBuf::as_path).collect();
+    let reference = tmp.path().join("reference");
+    let r = framelabel(run_args(&inputs, &reference, &["-q"]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let run = read_json(&reference.join("run.json"));
+    // The second video films the same scene: its frames are duplicates of the first one's.
+    let dups_of_first = read_jsonl(&reference.join("frames.jsonl"))
+        .iter()
+        .filter(|r| r["status"] == "duplicate" && r["video"].as_str().unwrap().ends_with(".mp4"))
+        .filter(|r| r["duplicate_of"].as_str().unwrap().contains("vtest_"))
+        .count();
+    assert!(dups_of_first > 10, "{dups_of_first}");
+    assert_eq!(run["totals"]["videos"], 2);
+
+    type Ready = fn(&Path) -> bool;
+    let points: [(&str, Ready); 3] = [
+        ("while extracting the first video", |d| {
+            lines(&d.join(".framelabel/frames.jsonl")) >= 30
+                && std::fs::metadata(d.join(".framelabel/embeddings.bin"))
+                    .is_ok_and(|m| m.len() > 0)
+        }),
+        ("after the first video", |d| {
+            lines(&d.join(".framelabel/videos.jsonl")) >= 1
+                && lines(&d.join(".framelabel/frames.jsonl")) >= 170
+        }),
+        ("while labelling", |d| {
+            lines(&d.join(".framelabel/detections.jsonl")) >= 5
+        }),
+    ];
+    for (when, ready) in points {
+        let dir = tmp.path().join(when.replace(' ', "-"));
+        let args = run_args(&inputs, &dir, &[]);
+        if !kill_when(&args, &dir, ready) {
+            panic!("{when}: the run finished before it could be killed");
+        }
+        assert!(!dir.join(".framelabel/complete").exists(), "{when}");
+        let mut args = args;
+        args.push("--json".into());
+        let r = framelabel(&args);
+        assert_eq!(r.code, 0, "{when}: {}", r.stderr);
+        let s: Value = serde_json::from_str(&r.stdout).unwrap();
+        assert_eq!(s["run"]["resumed"], true, "{when}");
+        assert!(
+            s["run"]["embeddings_reused"].as_u64().unwrap() > 0,
+            "{when}: {}",
+            s["run"]
+        );
+        assert_same_output(&dir, &reference);
+        eprintln!("{when}: same output; {}", s["run"]);
+    }
+
+    // Other parameters on that folder: refused, nothing touched; --force starts over.
+    let dir = tmp.path().join("while-labelling");
+    let before = output(&dir);
+    let r = framelabel(run_args(&inputs, &dir, &["--threshold", "0.9"]));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("other parameters (threshold)") && r.stderr.contains("--force"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(r.stderr.trim().lines().count(), 1, "{}", r.stderr);
+    assert!(output(&dir) == before);
+    let r = framelabel(run_args(
+        &inputs,
+        &dir,
+        &["--threshold", "0.9", "--force", "--json"],
+    ));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let s: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(s["run"]["resumed"], false);
+    assert!(s["dedup"]["duplicates"].as_u64() > run["dedup"]["duplicates"].as_u64());
+    // A folder made by another command is not taken over either.
+    let plain = tmp.path().join("plain");
+    assert_eq!(
+        extract(&[&vtest()], &plain, &["--every", "100", "-q"]).code,
+        0
+    );
+    let r = framelabel(run_args(&[&vtest()], &plain, &[]));
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("did not make"), "{}", r.stderr);
+}
+
+#[test]
+fn a_corrupt_video_fails_alone_and_the_config_file_gives_options() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bad = tmp.path().join("broken.mp4");
+    std::fs::write(&bad, b"\x00\x00\x00\x18ftypisom not really a video at all").unwrap();
+    let dir = tmp.path().join("out");
+    let r = framelabel(run_args(&[&bad, &vtest()], &dir, &["--json"]));
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("1 of 2 inputs failed") && r.stderr.contains("broken.mp4"),
+        "{}",
+        r.stderr
+    );
+    let s: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(
+        s["extract"]["failed"],
+        serde_json::json!([bad.to_str().unwrap()])
+    );
+    assert!(s["label"]["images"].as_u64().unwrap() > 10);
+    let coco = read_json(&dir.join("annotations.json"));
+    assert!(
+        coco["images"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|i| i["video"] == vtest().to_str().unwrap())
+    );
+
+    // Options from a TOML file; the command line wins; --print-config round-trips.
+    let cfg = tmp.path().join("framelabel.toml");
+    let out = tmp.path().join("from-config");
+    std::fs::write(
+        &cfg,
+        format!(
+            "inputs = [{:?}]\nout = {:?}\nevery = 50\nembedder = {:?}\ndetector = {:?}\nclasses = [\"person\"]\nconfidence = 0.5\n",
+            vtest().to_str().unwrap(),
+            out.to_str().unwrap(),
+            embedder(),
+            nano()
+        ),
+    )
+    .unwrap();
+    let c = cfg.to_str().unwrap();
+    let r = framelabel([
+        "run",
+        "--config",
+        c,
+        "--confidence",
+        "0.4",
+        "--print-config",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let printed = r.stdout.clone();
+    for line in [
+        "every = 50\n",
+        "confidence = 0.4\n",
+        "classes = [\"person\"]\n",
+        "threshold = 0.95\n",
+    ] {
+        assert!(printed.contains(line), "{line} in\n{printed}");
+    }
+    let printed_file = tmp.path().join("printed.toml");
+    std::fs::write(&printed_file, &printed).unwrap();
+    let r = framelabel([
+        "run",
+        "--config",
+        printed_file.to_str().unwrap(),
+        "--print-config",
+    ]);
+    assert_eq!(r.stdout, printed);
+    let r = framelabel(["run", "--config", c, "--confidence", "0.4", "--json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let s: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(s["extract"]["totals"]["sampled"], 16);
+    let params = &s["label"]["parameters"];
+    assert!((params["confidence"].as_f64().unwrap() - 0.4).abs() < 1e-6);
+    let coco = read_json(&out.join("annotations.json"));
+    let scores: HashMap<u64, f64> = coco["annotations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (a["id"].as_u64().unwrap(), a["score"].as_f64().unwrap()))
+        .collect();
+    assert!(!scores.is_empty() && scores.values().all(|&s| s >= 0.4));
+    assert!(
+        coco["annotations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|a| a["category_id"] == 1)
+    );
+    // A misspelt key is one line naming the file and the valid keys.
+    std::fs::write(&cfg, "fsp = 2\n").unwrap();
+    let r = framelabel(["run", "--config", c]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("framelabel.toml: unknown option 'fsp'") && r.stderr.contains("fps"),
+        "{}",
+        r.stderr
+    );
+}
