@@ -35,26 +35,29 @@ if [ ${#videos[@]} -eq 0 ]; then
   fi
 fi
 
-# Two frames per second keep the demo quick; drop --fps for every frame.
-"$bin" extract "${videos[@]}" --out "$out" --force --fps 2
-
-# The default detector, downloaded once into the cache; without internet, the shared test model.
-detector=yolox-s
-if ! "$bin" models fetch "$detector" >/dev/null 2>&1; then
-  shared="$root/../shared/models/yolox_nano_coco.onnx"
-  if [ -f "$shared" ]; then
-    echo "demo: cannot download $detector (no network?); using the shared model $shared instead" >&2
-    detector="$shared"
+# The default models, downloaded once into the cache; without internet, the shared test models.
+model() { # NAME SHARED_FILE -> the spec to use
+  if "$bin" models fetch "$1" >/dev/null 2>&1; then
+    echo "$1"
+  elif [ -f "$root/../shared/models/$2" ]; then
+    echo "demo: cannot download $1 (no network?); using the shared model ../shared/models/$2 instead" >&2
+    echo "$root/../shared/models/$2"
   else
-    echo "demo: cannot download $detector and ../shared/models/ is absent; run \`framelabel models fetch $detector\` with network access" >&2
+    echo "demo: cannot download $1 and ../shared/models/ is absent; run \`framelabel models fetch $1\` with network access" >&2
     exit 1
   fi
-fi
-"$bin" label "$out" --detector "$detector"
+}
+detector=$(model yolox-s yolox_nano_coco.onnx)
+embedder=$(model clip-vit-b32 mobilenetv2-12-int8-emb.onnx)
+
+# The whole pipeline in one pass; two frames per second keep the demo quick (drop --fps for all).
+"$bin" run "${videos[@]}" --out "$out" --force --fps 2 --detector "$detector" --embedder "$embedder" \
+  --export yolo,label-studio
 echo
 echo "Results in $out:"
-echo "  $out/images/           kept frames ($(find "$out/images" -name '*.jpg' | wc -l) JPEGs)"
+echo "  $out/images/           kept frames, near-duplicates removed ($(find "$out/images" -name '*.jpg' | wc -l) JPEGs)"
 echo "  $out/annotations.json  COCO pseudo labels (boxes with scores) for review"
 echo "  $out/predictions.json  every detection before filters (COCO results format)"
 echo "  $out/frames.jsonl      one record per sampled frame: metrics, why kept or dropped, box count"
 echo "  $out/run.json          parameters, models (with sha256), counts and timings"
+echo "  $out/export/           the labels for Ultralytics YOLO and Label Studio (see the README)"

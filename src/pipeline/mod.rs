@@ -87,6 +87,8 @@ pub struct RunStats {
     pub elapsed_s: f64,
     /// Decoded frames per second of wall time.
     pub frames_per_s: f64,
+    /// Seconds the embed and detect threads spent working (reading, pre-processing, inference),
+    /// not waiting for frames.
     pub embed_s: f64,
     pub detect_s: f64,
 }
@@ -206,11 +208,9 @@ pub fn run(
             std::thread::Builder::new()
                 .name("embed".into())
                 .spawn_scoped(scope, move || {
-                    let t = Instant::now();
-                    let r = embed_stage(
+                    embed_stage(
                         cfg, dataset, embedder, embeddings, frame_rx, surv_tx, counts, bar,
-                    );
-                    (r, t.elapsed().as_secs_f64())
+                    )
                 })
                 .expect("spawn embed thread")
         };
@@ -225,9 +225,7 @@ pub fn run(
             std::thread::Builder::new()
                 .name("detect".into())
                 .spawn_scoped(scope, move || {
-                    let t = Instant::now();
-                    let r = detect_stage(cfg, dataset, detector, detections, surv_rx, counts, bar);
-                    (r, t.elapsed().as_secs_f64())
+                    detect_stage(cfg, dataset, detector, detections, surv_rx, counts, bar)
                 })
                 .expect("spawn detect thread")
         };
@@ -271,11 +269,12 @@ pub fn run(
             Ok(())
         })();
         drop(frame_tx);
-        let (embedded, e_s) = embed_thread.join().expect("embed thread panicked");
-        let (detected, d_s) = detect_thread.join().expect("detect thread panicked");
-        (embed_s, detect_s) = (e_s, d_s);
+        let embedded = embed_thread.join().expect("embed thread panicked");
+        let detected = detect_thread.join().expect("detect thread panicked");
+        embed_s = *embedded.as_ref().unwrap_or(&0.0);
+        detect_s = *detected.as_ref().unwrap_or(&0.0);
         // The first real cause: a stage that stopped makes the others fail to send.
-        match (extracted, embedded, detected) {
+        match (extracted, embedded.map(|_| ()), detected.map(|_| ())) {
             (Err(e), _, _) if !is_stage_stopped(&e) => Err(e),
             (_, Err(e), _) if !is_stage_stopped(&e) => Err(e),
             (_, _, Err(e)) => Err(e),
@@ -573,8 +572,9 @@ fn embed_stage(
     tx: crossbeam_channel::Sender<Vec<FrameRecord>>,
     counts: &Counts,
     bar: &ProgressBar,
-) -> Result<()> {
+) -> Result<f64> {
     let dim = embedder.setup.dim;
+    let mut busy = 0.0;
     let mut video: Vec<FrameRecord> = Vec::new();
     let mut pending: Vec<usize> = Vec::new();
     let mut embed = |video: &[FrameRecord], pending: &mut Vec<usize>, cache: &mut Embeddings| {
@@ -628,10 +628,13 @@ fn embed_stage(
                 }
                 video.push(*r);
                 if pending.len() >= EMBED_CHUNK {
+                    let t = Instant::now();
                     embed(&video, &mut pending, cache)?;
+                    busy += t.elapsed().as_secs_f64();
                 }
             }
             ToEmbed::VideoDone => {
+                let t = Instant::now();
                 embed(&video, &mut pending, cache)?;
                 let present: Vec<usize> = (0..video.len())
                     .filter(|&i| cache.get(&key(&video[i])).is_some())
@@ -660,6 +663,7 @@ fn embed_stage(
                 counts
                     .duplicates
                     .fetch_add((present.len() - survivors.len()) as u64, Ordering::Relaxed);
+                busy += t.elapsed().as_secs_f64();
                 if !survivors.is_empty() {
                     tx.send(survivors).map_err(|_| stage_stopped())?;
                 }
@@ -667,7 +671,7 @@ fn embed_stage(
             }
         }
     }
-    Ok(())
+    Ok(busy)
 }
 
 /// The detect thread: labels survivors, a video at a time.
@@ -679,14 +683,17 @@ fn detect_stage(
     rx: crossbeam_channel::Receiver<Vec<FrameRecord>>,
     counts: &Counts,
     bar: &ProgressBar,
-) -> Result<()> {
+) -> Result<f64> {
+    let mut busy = 0.0;
     for frames in rx {
+        let t = Instant::now();
         detect_frames(cfg, dataset, detector, cache, &frames, bar)?;
+        busy += t.elapsed().as_secs_f64();
         counts
             .labelled
             .fetch_add(frames.len() as u64, Ordering::Relaxed);
     }
-    Ok(())
+    Ok(busy)
 }
 
 /// Runs the detector over the frames not in the cache, and caches what it finds.

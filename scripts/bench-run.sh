@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Times `framelabel run` on one video (default ../shared/media/vtest.avi, every frame) with the shared
+# models, in one run, next to
+#   - the sum of the stage floors (examples/run_floor.rs): decoding alone + the embedder's session
+#     alone on the frames the run embedded + the detector's session alone on the frames it labelled;
+#   - a plain Python peer doing the original tool's structure with the same two models
+#     (scripts/bench/python_run.py);
+# and prints frames/s, ratios and framelabel's peak memory. Best of RUNS (default 3).
+# Goals (issue 6): wall time <= 1.15x the sum of floors on 2 cores; peak memory < 500 MB.
+#   scripts/bench-run.sh [VIDEO]
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+scripts/setup.sh
+cargo build --release --locked -q --bin framelabel --example run_floor
+bin="$root/target/release/framelabel"
+floor="$root/target/release/examples/run_floor"
+py="$root/${FRAMELABEL_VENV:-.venv}/bin/python"
+video="${1:-$root/../shared/media/vtest.avi}"
+embedder="${EMBEDDER:-$root/../shared/models/mobilenetv2-12-int8-emb.onnx}"
+detector="${DETECTOR:-$root/../shared/models/yolox_nano_coco.onnx}"
+threads="${THREADS:-$(nproc)}"
+runs="${RUNS:-3}"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+
+# Wall seconds and peak RSS (MB) of a command, from the kernel's accounting of the child.
+measure() {
+  "$py" - "$@" <<'PY'
+import resource, subprocess, sys, time
+t = time.perf_counter()
+subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+t = time.perf_counter() - t
+print(f"{t:.4f} {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024:.1f}")
+PY
+}
+
+best_run="" best_mem="" best_py="" best_floor=""
+for _ in $(seq "$runs"); do
+  rm -rf "$work/run" "$work/py"
+  read -r t mem < <(measure "$bin" run "$video" --out "$work/run" --embedder "$embedder" \
+    --detector "$detector" --threads "$threads" --keep-rejected -q)
+  read -r n dec_s emb_n emb_s det_n det_s < <("$floor" "$work/run" "$video" "$embedder" "$detector" "$threads" 8)
+  f=$(python3 -c "print($dec_s + $emb_s + $det_s)")
+  read -r tp _ < <(measure "$py" scripts/bench/python_run.py "$video" "$work/py" "$embedder" "$detector")
+  best_run=$(python3 -c "b='$best_run'; print(min($t, float(b)) if b else $t)")
+  best_mem=$(python3 -c "b='$best_mem'; print(max($mem, float(b)) if b else $mem)")
+  best_floor=$(python3 -c "b='$best_floor'; print(min($f, float(b)) if b else $f)")
+  best_py=$(python3 -c "b='$best_py'; print(min($tp, float(b)) if b else $tp)")
+  echo "run: decode $dec_s s ($n frames), embedder $emb_s s ($emb_n), detector $det_s s ($det_n); framelabel $t s, python $tp s" >&2
+done
+python3 -c "
+n, r, f, p, m = $n, $best_run, $best_floor, $best_py, $best_mem
+print(f'video: $(basename "$video"), {n} frames (every frame), embedder $(basename "$embedder"), detector $(basename "$detector"), threads $threads, best of $runs')
+print(f'sum of floors (decode + embedder + detector sessions)  {f:7.3f} s  {n/f:7.1f} frames/s')
+print(f'framelabel run (whole command)                         {r:7.3f} s  {n/r:7.1f} frames/s  {r/f:5.2f}x floors (goal <= 1.15x)')
+print(f'python peer (the original structure, same models)      {p:7.3f} s  {n/p:7.1f} frames/s  framelabel is {p/r:4.1f}x faster')
+print(f'framelabel peak memory (max RSS)                       {m:7.1f} MB (goal < 500 MB)')"
