@@ -2,7 +2,6 @@
 //! and the keep/reject rule on a video whose every segment has a known verdict.
 
 use std::path::Path;
-use std::process::Command;
 
 use crate::common::*;
 
@@ -15,17 +14,10 @@ fn assert_parity_with_opencv(video: &Path) {
     assert_eq!(run.code, 0, "{}", run.stderr);
     let ours = read_jsonl(&out.join("frames.jsonl"));
 
-    let reference = Command::new(python())
-        .arg(py_script("opencv_metrics.py"))
-        .arg(video)
-        .output()
-        .unwrap();
-    assert!(
-        reference.status.success(),
-        "{}",
-        String::from_utf8_lossy(&reference.stderr)
-    );
-    let theirs = parse_jsonl(&String::from_utf8_lossy(&reference.stdout));
+    let theirs = parse_jsonl(&String::from_utf8_lossy(&run_py(
+        "opencv_metrics.py",
+        &[video],
+    )));
 
     assert_eq!(
         ours.len(),

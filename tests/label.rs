@@ -3,18 +3,10 @@
 //! the COCO files loaded by pycocotools, filters, --refilter, --drop-empty and bad input.
 
 use std::path::Path;
-use std::process::Command;
 
 use serde_json::Value;
 
 use crate::common::*;
-
-fn nano() -> String {
-    shared_model("yolox_nano_coco.onnx")
-        .to_str()
-        .unwrap()
-        .to_string()
-}
 
 /// Runs `framelabel label DIR --detector <yolox nano> EXTRA... --json`.
 fn label(dir: &Path, extra: &[&str]) -> Run {
@@ -97,18 +89,9 @@ fn yolox_boxes_match_the_official_demo_and_coco_tools_load_them() {
         .iter()
         .map(|f| dir.join("images").join(f).to_str().unwrap().to_string())
         .collect();
-    let out = Command::new(python())
-        .arg(py_script("yolox_reference.py"))
-        .args([&nano(), "0.3", "0.45"])
-        .args(&jpegs)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let reference: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut args = vec![nano(), "0.3".into(), "0.45".into()];
+    args.extend(jpegs);
+    let reference: Value = serde_json::from_slice(&run_py("yolox_reference.py", &args)).unwrap();
     let coco = read_json(&dir.join("annotations.json"));
     let ours = boxes_by_file(&coco);
     let mut checked = 0;
@@ -197,19 +180,12 @@ fn yolox_boxes_match_the_official_demo_and_coco_tools_load_them() {
         "d39bee73564e338080378b0ad567fbb40e818b55bbfaf971de82a0267ed16b8a"
     );
     assert_eq!(run["label"]["detector"]["family"], "yolox");
-    let out = Command::new(python())
-        .arg(py_script("coco_check.py"))
-        .arg(dir.join("annotations.json"))
-        .arg(dir.join("predictions.json"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let stdout = run_py(
+        "coco_check.py",
+        &[dir.join("annotations.json"), dir.join("predictions.json")],
     );
     let loaded: Value =
-        serde_json::from_slice(out.stdout.rsplit(|&b| b == b'\n').nth(1).unwrap()).unwrap();
+        serde_json::from_slice(stdout.rsplit(|&b| b == b'\n').nth(1).unwrap()).unwrap();
     assert_eq!(loaded["images"], 20);
     assert_eq!(loaded["annotations"], anns.len());
     assert_eq!(
@@ -427,16 +403,12 @@ fn bad_input_is_reported_and_counted() {
     let coco = read_json(&empty.join("annotations.json"));
     assert!(coco["images"].as_array().unwrap().is_empty());
     assert_eq!(coco["categories"].as_array().unwrap().len(), 80);
-    let out = Command::new(python())
-        .arg(py_script("coco_check.py"))
-        .arg(empty.join("annotations.json"))
-        .arg(empty.join("predictions.json"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    run_py(
+        "coco_check.py",
+        &[
+            empty.join("annotations.json"),
+            empty.join("predictions.json"),
+        ],
     );
     // Not an output folder at all.
     let r = label(tmp.path(), &[]);

@@ -3,7 +3,6 @@
 //! threshold, class-aware NMS, clipping and each family's coordinate convention.
 
 use std::path::Path;
-use std::process::Command;
 
 use serde_json::Value;
 
@@ -75,16 +74,7 @@ fn yolo_and_detr_outputs_decode_to_the_known_boxes() {
     let tmp = tempfile::tempdir().unwrap();
     let models = tmp.path().join("models");
     std::fs::create_dir_all(&models).unwrap();
-    let out = Command::new(python())
-        .arg(py_script("make_detectors.py"))
-        .arg(&models)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_py("make_detectors.py", &[&models]);
     let clip = tmp.path().join("clip.mp4");
     make_clip(&clip, "128x96", 5, 1.0, &["-c:v", "mpeg4", "-q:v", "2"]);
 

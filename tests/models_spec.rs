@@ -317,16 +317,7 @@ fn models_that_cannot_work_are_refused_with_the_reason() {
     );
     // A model whose input is not an image tensor.
     let dir = tempfile::tempdir().unwrap();
-    let out = std::process::Command::new(python())
-        .arg(py_script("make_detectors.py"))
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_py("make_detectors.py", &[dir.path()]);
     let r = info(&[dir.path().join("vector.onnx").to_str().unwrap()], &[]);
     assert_eq!(r.code, 2);
     assert!(

@@ -12,13 +12,6 @@ use serde_json::Value;
 
 use crate::common::*;
 
-fn nano() -> String {
-    shared_model("yolox_nano_coco.onnx")
-        .to_str()
-        .unwrap()
-        .to_string()
-}
-
 /// The options every run here uses: the shared models, 2 frames per second.
 fn run_args(inputs: &[&Path], out: &Path, extra: &[&str]) -> Vec<String> {
     let mut a: Vec<String> = vec!["run".into()];
@@ -208,16 +201,9 @@ fn run_equals_the_stages_one_after_another_and_its_records_add_up() {
     }
 
     // pycocotools loads the COCO file; the exports were written.
-    let out = Command::new(python())
-        .arg(py_script("coco_check.py"))
-        .arg(dir.join("annotations.json"))
-        .arg(dir.join("predictions.json"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    run_py(
+        "coco_check.py",
+        &[dir.join("annotations.json"), dir.join("predictions.json")],
     );
     assert_eq!(
         jpegs(&dir.join("export/yolo/images")).len(),

@@ -14,6 +14,8 @@ import numpy as np
 import onnxruntime as ort
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "tests", "py"))
+sys.path.insert(0, os.path.dirname(__file__))
+from opencv_extract import quality  # noqa: E402
 from yolox_reference import multiclass_nms_class_aware, postprocess, preproc  # noqa: E402
 
 video, out, embedder, detector = sys.argv[1:5]
@@ -27,12 +29,7 @@ while True:
     ok, frame = cap.read()
     if not ok:
         break
-    grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
-    sharpness = cv2.Laplacian(grey, cv2.CV_64F).var() / 5418.75
-    hist = cv2.calcHist([grey], [0], None, [256], [0, 256]).ravel()
-    p = hist[hist > 0] / hist.sum()
-    entropy = float(-(p * np.log2(p)).sum()) / 8.0
-    brightness = grey.mean() / 255.0
+    sharpness, entropy, brightness = quality(frame)
     if sharpness >= 0.005 and entropy <= 0.975 and 0.05 <= brightness <= 0.95:
         path = os.path.join(out, f"frame_{n:06d}.jpg")
         cv2.imwrite(path, frame, [cv2.IMWRITE_JPEG_QUALITY, 95])

@@ -13,13 +13,13 @@ use serde::{Deserialize, Serialize};
 
 use super::coco::{self, CocoCategory};
 use super::decode::{DecodeParams, Detection, decode};
-use super::{DetectorSetup, Family};
+use super::{Detector, DetectorSetup, Family};
 use crate::dataset::{Dataset, FrameRecord, FrameStatus, write_json_atomic};
 use crate::error::{Error, Result};
-use crate::models::spec::{ModelSpec, ResolveOptions, ResolvedModel, resolve};
+use crate::models::spec::ResolveOptions;
 use crate::progress::Progress;
+use crate::runtime::Device;
 use crate::runtime::batch::run_pictures;
-use crate::runtime::{Device, Runtime};
 
 pub const ANNOTATIONS_FILE: &str = "annotations.json";
 pub const PREDICTIONS_FILE: &str = "predictions.json";
@@ -150,15 +150,17 @@ pub fn label(cfg: &LabelConfig, progress: Progress) -> Result<LabelSummary> {
         let p = read_previous(&dataset, &items)?;
         (p.categories, p.labels, p.results, None)
     } else {
-        let spec = ModelSpec::parse("--detector", &cfg.detector)?;
-        let resolved = resolve(&cfg.detector, &spec, &cfg.resolve)?;
-        let rt = Runtime::get()?;
-        let mut model = rt.load_model_on(&resolved.file, cfg.threads, cfg.device)?;
-        let setup = DetectorSetup::new(&resolved, &model, cfg.family)?;
-        let record = model_record(&resolved, &setup, model.device());
-        let cats = coco::categories(&setup.labels);
-        let results = infer(cfg, &setup, &mut model, &items, progress)?;
-        (cats, setup.labels.clone(), results, Some(record))
+        let mut d = Detector::load(
+            &cfg.detector,
+            &cfg.resolve,
+            cfg.threads,
+            cfg.device,
+            cfg.family,
+        )?;
+        let record = d.record();
+        let cats = coco::categories(&d.setup.labels);
+        let results = infer(cfg, &d.setup, &mut d.model, &items, progress)?;
+        (cats, d.setup.labels.clone(), results, Some(record))
     };
     write_labels(
         cfg,
@@ -345,17 +347,6 @@ pub fn write_labels(
 
 fn round2(x: f32) -> f64 {
     (x as f64 * 100.0).round() / 100.0
-}
-
-pub fn model_record(r: &ResolvedModel, s: &DetectorSetup, device: Device) -> ModelRecord {
-    ModelRecord {
-        spec: r.spec.clone(),
-        file: r.file.clone(),
-        sha256: r.sha256.clone(),
-        device: device.to_string(),
-        family: format!("{:?}", s.family).to_lowercase(),
-        config_files: r.config_files.clone(),
-    }
 }
 
 /// Per-class keep flags for `--classes`, checking every name against the detector's labels.

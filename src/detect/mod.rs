@@ -268,6 +268,46 @@ impl DetectorSetup {
     }
 }
 
+/// A detector resolved from its spec, loaded, and set up.
+pub struct Detector {
+    pub resolved: ResolvedModel,
+    pub model: Model,
+    pub setup: DetectorSetup,
+}
+
+impl Detector {
+    pub fn load(
+        spec: &str,
+        options: &crate::models::spec::ResolveOptions,
+        threads: usize,
+        device: crate::runtime::Device,
+        family: Option<Family>,
+    ) -> Result<Self> {
+        let parsed = crate::models::spec::ModelSpec::parse("--detector", spec)?;
+        let resolved = crate::models::spec::resolve(spec, &parsed, options)?;
+        let model =
+            crate::runtime::Runtime::get()?.load_model_on(&resolved.file, threads, device)?;
+        let setup = DetectorSetup::new(&resolved, &model, family)?;
+        Ok(Detector {
+            resolved,
+            model,
+            setup,
+        })
+    }
+
+    /// The detector as `run.json` records it.
+    pub fn record(&self) -> label::ModelRecord {
+        label::ModelRecord {
+            spec: self.resolved.spec.clone(),
+            file: self.resolved.file.clone(),
+            sha256: self.resolved.sha256.clone(),
+            device: self.model.device().to_string(),
+            family: format!("{:?}", self.setup.family).to_lowercase(),
+            config_files: self.resolved.config_files.clone(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

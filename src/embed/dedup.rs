@@ -9,14 +9,14 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use super::EmbedderSetup;
+use super::Embedder;
 use super::similar::{Decision, normalise, select};
 use crate::dataset::{Dataset, FrameRecord, FrameStatus, write_atomic, write_json_atomic};
 use crate::error::{Error, Result};
-use crate::models::spec::{ModelSpec, ResolveOptions, resolve};
+use crate::models::spec::ResolveOptions;
 use crate::progress::Progress;
+use crate::runtime::Device;
 use crate::runtime::batch::run_pictures;
-use crate::runtime::{Device, Runtime};
 
 pub const EMBEDDINGS_FILE: &str = "embeddings.npy";
 pub const EMBEDDINGS_NAMES_FILE: &str = "embeddings.json";
@@ -94,18 +94,13 @@ pub fn dedup(cfg: &DedupConfig, progress: Progress) -> Result<DedupSummary> {
         ));
         return Ok(summary);
     }
-    let spec = ModelSpec::parse("--embedder", &cfg.embedder)?;
-    let resolved = resolve(&cfg.embedder, &spec, &cfg.resolve)?;
-    let mut model = Runtime::get()?.load_model_on(&resolved.file, cfg.threads, cfg.device)?;
-    let setup = EmbedderSetup::new(&resolved, &model)?;
-    summary.embedder = Some(EmbedderRecord {
-        spec: resolved.spec.clone(),
-        file: resolved.file.clone(),
-        sha256: resolved.sha256.clone(),
-        device: model.device().to_string(),
-        output: setup.output.clone(),
-        dim: setup.dim,
-    });
+    let Embedder {
+        mut model, setup, ..
+    } = {
+        let e = Embedder::load(&cfg.embedder, &cfg.resolve, cfg.threads, cfg.device)?;
+        summary.embedder = Some(e.record());
+        e
+    };
     let paths: Vec<PathBuf> = items
         .iter()
         .map(|&i| {

@@ -11,9 +11,9 @@ pub mod similar;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::models::spec::ResolvedModel;
-use crate::runtime::Model;
+use crate::models::spec::{ModelSpec, ResolveOptions, ResolvedModel, resolve};
 use crate::runtime::preprocess::Preprocess;
+use crate::runtime::{Device, Model, Runtime};
 
 /// Output names that hold a pooled image embedding in common exports, in order of preference.
 const EMBEDDING_NAMES: &[&str] = &["embedding", "embeddings", "image_embeds", "pooler_output"];
@@ -78,5 +78,43 @@ impl EmbedderSetup {
             dim,
             preprocess,
         })
+    }
+}
+
+/// An embedder resolved from its spec, loaded, and set up.
+pub struct Embedder {
+    pub resolved: ResolvedModel,
+    pub model: Model,
+    pub setup: EmbedderSetup,
+}
+
+impl Embedder {
+    pub fn load(
+        spec: &str,
+        options: &ResolveOptions,
+        threads: usize,
+        device: Device,
+    ) -> Result<Self> {
+        let parsed = ModelSpec::parse("--embedder", spec)?;
+        let resolved = resolve(spec, &parsed, options)?;
+        let model = Runtime::get()?.load_model_on(&resolved.file, threads, device)?;
+        let setup = EmbedderSetup::new(&resolved, &model)?;
+        Ok(Embedder {
+            resolved,
+            model,
+            setup,
+        })
+    }
+
+    /// The embedder as `run.json` records it.
+    pub fn record(&self) -> dedup::EmbedderRecord {
+        dedup::EmbedderRecord {
+            spec: self.resolved.spec.clone(),
+            file: self.resolved.file.clone(),
+            sha256: self.resolved.sha256.clone(),
+            device: self.model.device().to_string(),
+            output: self.setup.output.clone(),
+            dim: self.setup.dim,
+        }
     }
 }

@@ -30,20 +30,19 @@ use indicatif::ProgressBar;
 use serde::Serialize;
 
 use crate::dataset::{Dataset, FrameRecord, FrameStatus, RecordWriter, write_json_atomic};
-use crate::detect::DetectorSetup;
+use crate::detect::Detector;
 use crate::detect::coco;
 use crate::detect::decode::{DecodeParams, decode};
-use crate::detect::label::{self, LabelConfig, LabelSummary, Labelled, ModelRecord};
-use crate::embed::EmbedderSetup;
-use crate::embed::dedup::{self, DedupConfig, DedupSummary, EmbedderRecord};
+use crate::detect::label::{self, LabelConfig, LabelSummary, Labelled};
+use crate::embed::Embedder;
+use crate::embed::dedup::{self, DedupConfig, DedupSummary};
 use crate::embed::similar::{Decision, normalise};
 use crate::error::{Error, Result};
 use crate::export::{ExportConfig, Exported, Format};
 use crate::extract::{self, ExtractConfig, Input, RunSummary, VideoSummary};
-use crate::models::spec::{ModelSpec, ResolvedModel, resolve};
+use crate::models::spec::ResolvedModel;
 use crate::progress::Progress;
 use crate::runtime::batch::run_pictures;
-use crate::runtime::{Model, Runtime};
 use cache::{Detections, Embeddings, StateDir};
 
 /// Frames embedded per call while a video is being extracted.
@@ -137,13 +136,6 @@ struct Counts {
     labelled: AtomicU64,
 }
 
-/// A model ready to run with its set-up.
-struct Loaded<S> {
-    resolved: ResolvedModel,
-    model: Model,
-    setup: S,
-}
-
 pub fn run(
     cfg: &RunConfig,
     progress: Progress,
@@ -152,8 +144,19 @@ pub fn run(
     let started = Instant::now();
     let inputs = extract::plan_inputs(&cfg.extract)?;
     // Both models load, and every option is checked against them, before any file is touched.
-    let embedder = load_embedder(&cfg.dedup)?;
-    let detector = load_detector(&cfg.label)?;
+    let embedder = Embedder::load(
+        &cfg.dedup.embedder,
+        &cfg.dedup.resolve,
+        cfg.dedup.threads,
+        cfg.dedup.device,
+    )?;
+    let detector = Detector::load(
+        &cfg.label.detector,
+        &cfg.label.resolve,
+        cfg.label.threads,
+        cfg.label.device,
+        cfg.label.family,
+    )?;
     label::class_filter(&cfg.label.filters, &detector.setup.labels)?;
     let params = params(cfg, &inputs, &embedder.resolved, &detector.resolved);
 
@@ -368,7 +371,7 @@ pub fn run(
     summary.finish(started.elapsed().as_secs_f64());
     write_json_atomic(&dataset.run_path(), &summary)?;
     let dedup_summary = DedupSummary {
-        embedder: Some(embedder_record(&embedder)),
+        embedder: Some(embedder.record()),
         parameters: cfg.dedup.clone(),
         frames: items.len() as u64,
         kept: applied.kept,
@@ -405,7 +408,7 @@ pub fn run(
         &results,
         &coco::categories(&labels),
         &labels,
-        Some(detector_record(&detector)),
+        Some(detector.record()),
         label_started,
     )?;
     label_summary.elapsed_s = detect_s;
@@ -487,45 +490,6 @@ fn status_line(c: &Counts) -> String {
     )
 }
 
-fn load_embedder(cfg: &DedupConfig) -> Result<Loaded<EmbedderSetup>> {
-    let spec = ModelSpec::parse("--embedder", &cfg.embedder)?;
-    let resolved = resolve(&cfg.embedder, &spec, &cfg.resolve)?;
-    let model = Runtime::get()?.load_model_on(&resolved.file, cfg.threads, cfg.device)?;
-    let setup = EmbedderSetup::new(&resolved, &model)?;
-    Ok(Loaded {
-        resolved,
-        model,
-        setup,
-    })
-}
-
-fn load_detector(cfg: &LabelConfig) -> Result<Loaded<DetectorSetup>> {
-    let spec = ModelSpec::parse("--detector", &cfg.detector)?;
-    let resolved = resolve(&cfg.detector, &spec, &cfg.resolve)?;
-    let model = Runtime::get()?.load_model_on(&resolved.file, cfg.threads, cfg.device)?;
-    let setup = DetectorSetup::new(&resolved, &model, cfg.family)?;
-    Ok(Loaded {
-        resolved,
-        model,
-        setup,
-    })
-}
-
-fn embedder_record(e: &Loaded<EmbedderSetup>) -> EmbedderRecord {
-    EmbedderRecord {
-        spec: e.resolved.spec.clone(),
-        file: e.resolved.file.clone(),
-        sha256: e.resolved.sha256.clone(),
-        device: e.model.device().to_string(),
-        output: e.setup.output.clone(),
-        dim: e.setup.dim,
-    }
-}
-
-fn detector_record(d: &Loaded<DetectorSetup>) -> ModelRecord {
-    label::model_record(&d.resolved, &d.setup, d.model.device())
-}
-
 fn params(
     cfg: &RunConfig,
     inputs: &[Input],
@@ -566,7 +530,7 @@ fn params(
 fn embed_stage(
     cfg: &RunConfig,
     dataset: &Dataset,
-    embedder: &mut Loaded<EmbedderSetup>,
+    embedder: &mut Embedder,
     cache: &mut Embeddings,
     rx: crossbeam_channel::Receiver<ToEmbed>,
     tx: crossbeam_channel::Sender<Vec<FrameRecord>>,
@@ -678,7 +642,7 @@ fn embed_stage(
 fn detect_stage(
     cfg: &RunConfig,
     dataset: &Dataset,
-    detector: &mut Loaded<DetectorSetup>,
+    detector: &mut Detector,
     cache: &mut Detections,
     rx: crossbeam_channel::Receiver<Vec<FrameRecord>>,
     counts: &Counts,
@@ -700,7 +664,7 @@ fn detect_stage(
 fn detect_frames(
     cfg: &RunConfig,
     dataset: &Dataset,
-    detector: &mut Loaded<DetectorSetup>,
+    detector: &mut Detector,
     cache: &mut Detections,
     frames: &[FrameRecord],
     bar: &ProgressBar,

@@ -115,6 +115,29 @@ pub fn python() -> PathBuf {
     p
 }
 
+/// Runs `tests/py/SCRIPT ARGS...` with the test Python; its stdout, or a panic with its stderr.
+pub fn run_py<S: AsRef<std::ffi::OsStr>>(script: &str, args: &[S]) -> Vec<u8> {
+    let out = Command::new(python())
+        .arg(py_script(script))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{script}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// The shared YOLOX-Nano detector, as a spec.
+pub fn nano() -> String {
+    shared_model("yolox_nano_coco.onnx")
+        .to_str()
+        .unwrap()
+        .to_string()
+}
+
 pub fn py_script(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/py")
