@@ -43,23 +43,28 @@ impl Progress {
 
     /// A bar for one video; `total` frames when the container says how many there are.
     pub fn video(&self, name: &str, total: Option<u64>) -> ProgressBar {
+        self.bar(name, total, "frames")
+    }
+
+    /// A bar counting `unit`s.
+    pub fn bar(&self, name: &str, total: Option<u64>, unit: &str) -> ProgressBar {
         if !self.enabled {
             return ProgressBar::hidden();
         }
         let bar = match total {
             Some(n) => ProgressBar::with_draw_target(Some(n), ProgressDrawTarget::stderr())
                 .with_style(
-                    ProgressStyle::with_template(
-                        "{prefix:.bold} [{bar:30}] {pos}/{len} frames, {fps} fps, ETA {eta} {msg}",
-                    )
+                    ProgressStyle::with_template(&format!(
+                        "{{prefix:.bold}} [{{bar:30}}] {{pos}}/{{len}} {unit}, {{fps}}/s, ETA {{eta}} {{msg}}"
+                    ))
                     .expect("static template")
                     .progress_chars("=> ")
                     .with_key("fps", fps),
                 ),
             None => ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()).with_style(
-                ProgressStyle::with_template(
-                    "{prefix:.bold} {spinner} {pos} frames, {fps} fps {msg}",
-                )
+                ProgressStyle::with_template(&format!(
+                    "{{prefix:.bold}} {{spinner}} {{pos}} {unit}, {{fps}}/s {{msg}}"
+                ))
                 .expect("static template")
                 .with_key("fps", fps),
             ),

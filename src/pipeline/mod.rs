@@ -188,9 +188,9 @@ pub fn run(
     let reused = (embeddings.len() as u64, detections.len() as u64);
 
     let progress = progress.grouped();
-    let overall = progress.video("videos", Some(inputs.len() as u64));
-    let embed_bar = progress.video("embed", Some(0));
-    let detect_bar = progress.video("label", Some(0));
+    let overall = progress.bar("run", Some(inputs.len() as u64), "videos");
+    let embed_bar = progress.bar("embed", Some(0), "kept frames");
+    let detect_bar = progress.bar("label", Some(0), "survivors");
     let counts = Counts::default();
 
     let mut summary = RunSummary::new("run", &cfg.extract);
@@ -237,6 +237,7 @@ pub fn run(
             if r.status == FrameStatus::Kept && r.file.is_some() {
                 counts.kept.fetch_add(1, Ordering::Relaxed);
                 embed_bar.inc_length(1);
+                overall.set_message(status_line(&counts));
                 frame_tx
                     .send(ToEmbed::Frame(Box::new(r.clone())))
                     .map_err(|_| stage_stopped())?;
