@@ -255,6 +255,11 @@ impl Dataset {
         Ok(())
     }
 
+    /// Where a record's frame file is (the folder itself for a record without one).
+    pub fn file_path(&self, record: &FrameRecord) -> PathBuf {
+        self.root.join(record.file.as_deref().unwrap_or_default())
+    }
+
     /// `path` relative to the folder, as records store it.
     pub fn relative(&self, path: &Path) -> String {
         path.strip_prefix(&self.root)

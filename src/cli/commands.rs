@@ -14,10 +14,7 @@ pub fn run(cli: Cli) -> crate::Result<i32> {
                 crate::extract(&cfg, Progress::new(quiet), &mut |v| print_video(v, quiet))?;
             print_failures(&summary);
             if args.common.json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&summary).expect("summary serialises")
-                );
+                print_json(&summary);
             } else if !quiet {
                 eprintln!("frames in {}", cfg.out.join("images").display());
             }
@@ -37,10 +34,7 @@ pub fn run(cli: Cli) -> crate::Result<i32> {
                 })
                 .collect();
             if json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&rows).expect("rows serialise")
-                );
+                print_json(&rows);
             } else {
                 println!(
                     "{:<14} {:<9} {:>5} {:>9} {:<11} {:<7} cached",
@@ -73,10 +67,7 @@ pub fn run(cli: Cli) -> crate::Result<i32> {
                 eprintln!("framelabel: warning: {w}");
             }
             if args.json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&summary).expect("summary serialises")
-                );
+                print_json(&summary);
             } else if !args.quiet && summary.frames > 0 {
                 eprintln!(
                     "{} frames: {} kept, {} duplicates{} at similarity >= {}{}, {} missing, {:.1} frames/s",
@@ -139,10 +130,7 @@ pub fn run(cli: Cli) -> crate::Result<i32> {
                 eprintln!("framelabel: warning: {w}");
             }
             if args.json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&outcome).expect("summary serialises")
-                );
+                print_json(&outcome);
             } else if !quiet {
                 let t = &outcome.extract.totals;
                 eprintln!(
@@ -179,10 +167,7 @@ pub fn run(cli: Cli) -> crate::Result<i32> {
             let done = crate::export::export(&cfg)?;
             warn_exports(&done);
             if args.json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&done).expect("summary serialises")
-                );
+                print_json(&done);
             } else if !args.quiet {
                 print_exports(&done);
             }
@@ -195,10 +180,7 @@ pub fn run(cli: Cli) -> crate::Result<i32> {
                 eprintln!("framelabel: warning: {w}");
             }
             if args.json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&summary).expect("summary serialises")
-                );
+                print_json(&summary);
             } else if !args.quiet {
                 let classes: Vec<String> = summary
                     .per_class
@@ -305,10 +287,7 @@ fn model_info(args: &super::ModelInfoArgs) -> crate::Result<i32> {
         .expect("an object")
         .extend(role.as_object().expect("an object").clone());
     if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&info).expect("info serialises")
-        );
+        print_json(&info);
         return Ok(crate::EXIT_OK);
     }
     println!("file     {}", resolved.file.display());
@@ -387,4 +366,12 @@ fn print_exports(done: &[crate::export::Exported]) {
             e.path.display()
         );
     }
+}
+
+/// Prints a summary as pretty JSON on stdout (`--json`).
+fn print_json<T: serde::Serialize>(value: &T) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).expect("summaries serialise")
+    );
 }

@@ -103,11 +103,7 @@ pub fn dedup(cfg: &DedupConfig, progress: Progress) -> Result<DedupSummary> {
     };
     let paths: Vec<PathBuf> = items
         .iter()
-        .map(|&i| {
-            dataset
-                .root()
-                .join(records[i].file.as_deref().unwrap_or_default())
-        })
+        .map(|&i| dataset.file_path(&records[i]))
         .collect();
     let dim = setup.dim;
     let mut emb = vec![0f32; items.len() * dim];

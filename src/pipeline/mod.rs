@@ -296,11 +296,7 @@ pub fn run(
         .collect();
     let paths: Vec<PathBuf> = items
         .iter()
-        .map(|&i| {
-            dataset
-                .root()
-                .join(records[i].file.as_deref().unwrap_or_default())
-        })
+        .map(|&i| dataset.file_path(&records[i]))
         .collect();
     let dim = embedder.setup.dim;
     let mut emb = vec![0f32; items.len() * dim];
@@ -545,11 +541,7 @@ fn embed_stage(
     let mut embed = |video: &[FrameRecord], pending: &mut Vec<usize>, cache: &mut Embeddings| {
         let paths: Vec<PathBuf> = pending
             .iter()
-            .map(|&i| {
-                dataset
-                    .root()
-                    .join(video[i].file.as_deref().unwrap_or_default())
-            })
+            .map(|&i| dataset.file_path(&video[i]))
             .collect();
         let mut rows: Vec<Option<Vec<f32>>> = vec![None; paths.len()];
         let output = embedder.setup.output.clone();
@@ -676,10 +668,7 @@ fn detect_frames(
     if todo.is_empty() {
         return Ok(());
     }
-    let paths: Vec<PathBuf> = todo
-        .iter()
-        .map(|r| dataset.root().join(r.file.as_deref().unwrap_or_default()))
-        .collect();
+    let paths: Vec<PathBuf> = todo.iter().map(|r| dataset.file_path(r)).collect();
     let params = DecodeParams {
         confidence: cfg.label.confidence,
         nms_iou: cfg.label.nms_iou,
