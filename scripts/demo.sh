@@ -61,3 +61,4 @@ echo "  $out/predictions.json  every detection before filters (COCO results form
 echo "  $out/frames.jsonl      one record per sampled frame: metrics, why kept or dropped, box count"
 echo "  $out/run.json          parameters, models (with sha256), counts and timings"
 echo "  $out/export/           the labels for Ultralytics YOLO and Label Studio (see the README)"
+echo "  $out/report/index.html the report: counts, classes, plots, annotated and rejected frames"

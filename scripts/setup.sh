@@ -6,11 +6,12 @@
 #   - a Python virtual environment in .venv with ONNX Runtime (framelabel loads its shared library,
 #     onnxruntime/capi/libonnxruntime.so.*, at run time) and the packages the tests use as references
 #     (OpenCV, NumPy)
+#   - Chromium and a font, to open the HTML report headless in the tests
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(libavcodec-dev libavformat-dev libavutil-dev libswscale-dev clang libclang-dev pkg-config
-  cmake nasm ffmpeg python3-venv)
+  cmake nasm ffmpeg python3-venv chromium fonts-dejavu-core)
 # datumaro (the import library CVAT uses) and label-studio-sdk read the exports in the tests.
 PY_PACKAGES=(numpy==2.2.6 opencv-python-headless==4.12.0.88 onnxruntime==1.32.0 pycocotools==2.0.11 onnx==1.23.2 datumaro==1.13.12 label-studio-sdk==2.1.2)
 

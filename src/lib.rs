@@ -21,6 +21,7 @@ pub mod extract;
 pub mod models;
 pub mod pipeline;
 pub mod progress;
+pub mod report;
 pub mod runtime;
 
 pub use dataset::{Dataset, FrameRecord, FrameStatus};

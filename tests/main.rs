@@ -13,5 +13,6 @@ mod label;
 mod label_families;
 mod models_download;
 mod models_spec;
+mod report;
 mod run;
 mod runtime_models;

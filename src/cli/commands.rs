@@ -159,8 +159,21 @@ pub fn run(cli: Cli) -> crate::Result<i32> {
                         .display()
                 );
                 print_exports(&outcome.exports);
+                if let Some(r) = &outcome.report {
+                    print_report(r);
+                }
             }
             Ok(outcome.exit_code())
+        }
+        Command::Report(args) => {
+            let cfg = args.to_config()?;
+            let summary = crate::report::report(&cfg)?;
+            if args.json {
+                print_json(&summary);
+            } else if !args.quiet {
+                print_report(&crate::report::Written::of(&summary));
+            }
+            Ok(crate::EXIT_OK)
         }
         Command::Export(args) => {
             let cfg = args.to_config()?;
@@ -366,6 +379,15 @@ fn print_exports(done: &[crate::export::Exported]) {
             e.path.display()
         );
     }
+}
+
+fn print_report(r: &crate::report::Written) {
+    eprintln!(
+        "report: {} plots, {} annotated frames in {}",
+        r.plots,
+        r.previews,
+        r.page.display()
+    );
 }
 
 /// Prints a summary as pretty JSON on stdout (`--json`).

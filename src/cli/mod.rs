@@ -45,6 +45,9 @@ pub enum Command {
     /// Write the labels of an output folder in the formats annotation and training tools import
     /// (yolo, voc, cvat, label-studio, coco-results).
     Export(Box<ExportArgs>),
+    /// Write DIR/report/: an HTML page with counts, per-class statistics, plots, annotated frames
+    /// and rejected frames, and summary.json with every number of the page.
+    Report(Box<ReportArgs>),
     /// List the built-in models or download them for offline use.
     #[command(subcommand)]
     Models(ModelsCommand),
@@ -440,6 +443,12 @@ pub struct RunArgs {
     /// label-studio export: URL prefix of the images [default: /data/local-files/?d=images/].
     #[arg(long, value_name = "URL", help_heading = "Export")]
     pub image_root: Option<String>,
+    /// Do not write the HTML report (DIR/report/) at the end.
+    #[arg(long, help_heading = "Report")]
+    pub no_report: bool,
+    /// Annotated frames in the report.
+    #[arg(long, value_name = "N", default_value_t = crate::report::DEFAULT_PREVIEW, help_heading = "Report")]
+    pub preview: usize,
     /// Read options from this TOML file; options on the command line win.
     #[arg(long, value_name = "FILE")]
     #[serde(skip)]
@@ -508,6 +517,7 @@ impl RunArgs {
             exports,
             export_with_scores: self.with_scores,
             export_image_root: self.image_root.clone(),
+            report: (!self.no_report).then_some(self.preview),
         })
     }
 
@@ -599,6 +609,34 @@ pub fn with_config_file(
         out.extend(inputs);
     }
     Ok(out)
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ReportArgs {
+    /// An output folder of `extract`, `dedup`, `label` or `run`.
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+    /// Annotated frames to draw (the most and the least confident, then frames without boxes).
+    #[arg(long, value_name = "N", default_value_t = crate::report::DEFAULT_PREVIEW)]
+    pub preview: usize,
+    /// No summary line.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Print every number of the report (summary.json) on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl ReportArgs {
+    pub fn to_config(&self) -> Result<crate::report::ReportConfig> {
+        if !self.dir.is_dir() {
+            return Err(not_a_folder(&self.dir));
+        }
+        Ok(crate::report::ReportConfig {
+            dir: self.dir.clone(),
+            preview: self.preview,
+        })
+    }
 }
 
 #[derive(Debug, Clone, Args)]

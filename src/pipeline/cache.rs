@@ -187,6 +187,48 @@ fn appender(path: &Path) -> Result<BufWriter<File>> {
         .map_err(|e| Error::io(path, e))
 }
 
+/// The embeddings of `embeddings.bin` by frame file name, without touching the file (a torn last
+/// record is left out).
+pub fn read_embeddings(path: &Path) -> Result<HashMap<String, Vec<f32>>> {
+    Ok(parse_embeddings(path)?.0)
+}
+
+/// The complete records of `path`, and where a torn record starts.
+#[allow(clippy::type_complexity)]
+fn parse_embeddings(path: &Path) -> Result<(HashMap<String, Vec<f32>>, Option<u64>)> {
+    let bytes = match fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(Error::io(path, e)),
+    };
+    let mut rows = HashMap::new();
+    let mut at = 0usize;
+    let take = |at: &mut usize, n: usize| -> Option<&[u8]> {
+        let s = bytes.get(*at..*at + n)?;
+        *at += n;
+        Some(s)
+    };
+    loop {
+        let start = at;
+        let record = (|| {
+            let n = u16::from_le_bytes(take(&mut at, 2)?.try_into().ok()?) as usize;
+            let name = String::from_utf8(take(&mut at, n)?.to_vec()).ok()?;
+            let dim = u32::from_le_bytes(take(&mut at, 4)?.try_into().ok()?) as usize;
+            let row: Vec<f32> = take(&mut at, dim * 4)?
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")))
+                .collect();
+            Some((name, row))
+        })();
+        match record {
+            Some((name, row)) => {
+                rows.insert(name, row);
+            }
+            None => return Ok((rows, (start < bytes.len()).then_some(start as u64))),
+        }
+    }
+}
+
 /// L2-normalised embeddings by frame file name: `embeddings.bin` holds records of a u16 name
 /// length, the name, a u32 width and the floats, little-endian.
 pub struct Embeddings {
@@ -197,41 +239,9 @@ pub struct Embeddings {
 
 impl Embeddings {
     pub fn open(path: &Path) -> Result<Self> {
-        let bytes = match fs::read(path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-            Err(e) => return Err(Error::io(path, e)),
-        };
-        let mut rows = HashMap::new();
-        let mut at = 0usize;
-        let take = |at: &mut usize, n: usize| -> Option<&[u8]> {
-            let s = bytes.get(*at..*at + n)?;
-            *at += n;
-            Some(s)
-        };
-        loop {
-            let start = at;
-            let record = (|| {
-                let n = u16::from_le_bytes(take(&mut at, 2)?.try_into().ok()?) as usize;
-                let name = String::from_utf8(take(&mut at, n)?.to_vec()).ok()?;
-                let dim = u32::from_le_bytes(take(&mut at, 4)?.try_into().ok()?) as usize;
-                let row: Vec<f32> = take(&mut at, dim * 4)?
-                    .chunks_exact(4)
-                    .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")))
-                    .collect();
-                Some((name, row))
-            })();
-            match record {
-                Some((name, row)) => {
-                    rows.insert(name, row);
-                }
-                None => {
-                    if start < bytes.len() {
-                        truncate(path, start as u64)?;
-                    }
-                    break;
-                }
-            }
+        let (rows, torn_at) = parse_embeddings(path)?;
+        if let Some(at) = torn_at {
+            truncate(path, at)?;
         }
         Ok(Embeddings {
             path: path.to_path_buf(),

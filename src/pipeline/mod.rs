@@ -44,6 +44,7 @@ use crate::models::spec::ResolvedModel;
 use crate::progress::Progress;
 use crate::runtime::batch::run_pictures;
 use cache::{Detections, Embeddings, StateDir};
+pub use cache::{STATE_DIR, read_embeddings};
 
 /// Frames embedded per call while a video is being extracted.
 const EMBED_CHUNK: usize = 32;
@@ -57,6 +58,8 @@ pub struct RunConfig {
     pub exports: Vec<Format>,
     pub export_with_scores: bool,
     pub export_image_root: Option<String>,
+    /// Write the report at the end, with this many annotated frames.
+    pub report: Option<usize>,
 }
 
 /// What `run` did: `run.json` holds the same (the extract summary at the top, one entry per stage).
@@ -66,6 +69,7 @@ pub struct RunOutcome {
     pub dedup: DedupSummary,
     pub label: LabelSummary,
     pub exports: Vec<Exported>,
+    pub report: Option<crate::report::Written>,
     pub run: RunStats,
 }
 
@@ -448,12 +452,22 @@ pub fn run(
         detect_s,
     };
     dataset.set_run_entry("run", &stats)?;
+    let report = match cfg.report {
+        Some(preview) => Some(crate::report::Written::of(&crate::report::report(
+            &crate::report::ReportConfig {
+                dir: dataset.root().to_path_buf(),
+                preview,
+            },
+        )?)),
+        None => None,
+    };
     state.mark_complete()?;
     Ok(RunOutcome {
         extract: summary,
         dedup: dedup_summary,
         label: label_summary,
         exports,
+        report,
         run: stats,
     })
 }

@@ -1,0 +1,461 @@
+//! The report's pictures: charts as PNG and boxes drawn on frames, with plotters on plain RGB
+//! buffers. Text uses the DejaVu Sans font built into the binary, so a report looks the same on a
+//! server without fonts as on a desktop.
+
+use std::error::Error as StdError;
+use std::path::Path;
+use std::sync::Once;
+
+use plotters::coord::Shift;
+use plotters::coord::ranged1d::SegmentValue;
+use plotters::prelude::*;
+use plotters::style::FontStyle;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+use super::{Histogram, Plot, Summary};
+use crate::dataset::write_atomic;
+use crate::error::{Error, Result};
+use crate::export::{BoxLabel, Class, Labels, class_colour};
+
+type Area<'a> = DrawingArea<BitMapBackend<'a>, Shift>;
+type DrawResult = std::result::Result<(), Box<dyn StdError>>;
+
+const FONT: &str = "sans-serif";
+const BAR: RGBColor = RGBColor(70, 110, 190);
+const LINES: [RGBColor; 3] = [
+    RGBColor(214, 39, 40),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+];
+
+fn register_font() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        // Both are valid TrueType files shipped in the `dejavu` crate: registering cannot fail.
+        let _ = plotters::style::register_font(FONT, FontStyle::Normal, dejavu::sans::regular());
+        let _ = plotters::style::register_font(FONT, FontStyle::Bold, dejavu::sans::bold());
+    });
+}
+
+/// Draws on a white `w`×`h` canvas and writes it as a PNG.
+fn chart(path: &Path, (w, h): (u32, u32), draw: impl FnOnce(&Area) -> DrawResult) -> Result<()> {
+    register_font();
+    let mut rgb = vec![255u8; w as usize * h as usize * 3];
+    {
+        let root = BitMapBackend::with_buffer(&mut rgb, (w, h)).into_drawing_area();
+        draw(&root)
+            .and_then(|()| root.present().map_err(Into::into))
+            .map_err(|e| Error::output(path, format!("cannot draw the chart: {e}")))?;
+    }
+    write_png(path, &rgb, w, h)
+}
+
+fn write_png(path: &Path, rgb: &[u8], w: u32, h: u32) -> Result<()> {
+    let mut bytes = Vec::new();
+    let err = |e: png::EncodingError| Error::output(path, format!("cannot encode the PNG: {e}"));
+    {
+        let mut enc = png::Encoder::new(&mut bytes, w, h);
+        enc.set_color(png::ColorType::Rgb);
+        enc.set_depth(png::BitDepth::Eight);
+        let mut writer = enc.write_header().map_err(err)?;
+        writer.write_image_data(rgb).map_err(err)?;
+        writer.finish().map_err(err)?;
+    }
+    write_atomic(path, &bytes)
+}
+
+fn rgb(c: [u8; 3]) -> RGBColor {
+    RGBColor(c[0], c[1], c[2])
+}
+
+/// Writes every chart of the report into `out/plots/` and lists them in `summary.plots`.
+pub fn plots(out: &Path, summary: &mut Summary, labels: Option<&Labels>) -> Result<()> {
+    let dir = out.join("plots");
+    let mut plots = Vec::new();
+    let mut add = |file: String, title: String| plots.push(Plot { file, title });
+
+    let with_boxes: Vec<(String, u64, [u8; 3])> = labels
+        .map(|l| {
+            summary
+                .classes
+                .iter()
+                .filter(|c| c.boxes > 0)
+                .map(|c| {
+                    let index = l
+                        .classes
+                        .iter()
+                        .position(|k| k.coco_id == c.id)
+                        .unwrap_or(0);
+                    (c.name.clone(), c.boxes, class_colour(index))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    if !with_boxes.is_empty() {
+        class_bars(&dir.join("boxes_per_class.png"), &with_boxes)?;
+        add("plots/boxes_per_class.png".into(), "Boxes per class".into());
+    }
+    for h in &summary.histograms {
+        let file = format!("{}.png", h.name.replace(' ', "_"));
+        let (title, x, y) = match h.name.as_str() {
+            "score" => ("Box scores", "score", "boxes"),
+            "box size" => ("Box sizes", "√(box area) in pixels", "boxes"),
+            "sharpness" => ("Sharpness of sampled frames", "sharpness", "frames"),
+            "entropy" => ("Entropy of sampled frames", "entropy", "frames"),
+            "noise" => ("Noise of sampled frames", "noise", "frames"),
+            _ => ("Brightness of sampled frames", "brightness", "frames"),
+        };
+        histogram(&dir.join(&file), title, x, y, h)?;
+        add(format!("plots/{file}"), title.into());
+    }
+    if let Some(c) = &summary.curves.dedup
+        && !c.points.is_empty()
+    {
+        let title = if c.source == "similarities" {
+            "Frames kept by dedup at each threshold (estimate)"
+        } else {
+            "Frames kept by dedup at each threshold"
+        };
+        curves(
+            &dir.join("dedup_threshold.png"),
+            title,
+            "--threshold (cosine similarity)",
+            "frames kept",
+            &[(
+                "kept frames",
+                c.points.iter().map(|&(t, n)| (t, n as f64)).collect(),
+            )],
+            Some(("used", c.threshold)),
+        )?;
+        add("plots/dedup_threshold.png".into(), title.into());
+    }
+    if let Some(c) = &summary.curves.confidence {
+        let series = |f: fn(&super::ConfidencePoint) -> u64| -> Vec<(f64, f64)> {
+            c.points
+                .iter()
+                .map(|p| (p.threshold, f(p) as f64))
+                .collect()
+        };
+        curves(
+            &dir.join("confidence_threshold.png"),
+            "Boxes and images at each confidence threshold",
+            "--confidence",
+            "count",
+            &[
+                ("detections (before filters)", series(|p| p.detections)),
+                ("boxes (after filters)", series(|p| p.boxes)),
+                ("images with boxes", series(|p| p.images)),
+            ],
+            Some(("used", c.threshold)),
+        )?;
+        add(
+            "plots/confidence_threshold.png".into(),
+            "Boxes and images at each confidence threshold".into(),
+        );
+    }
+    if let Some(l) = labels {
+        let names: Vec<&str> = with_boxes.iter().map(|c| c.0.as_str()).collect();
+        for name in names.into_iter().take(super::HEATMAP_CLASSES) {
+            let Some(class) = l.classes.iter().position(|c| c.name == name) else {
+                continue;
+            };
+            let g = super::HEATMAP_GRID;
+            let mut grid = vec![0u64; g * g];
+            for im in &l.images {
+                for b in im.boxes.iter().filter(|b| b.class == class) {
+                    let cx = (b.x + b.w / 2.0) / im.width.max(1) as f64;
+                    let cy = (b.y + b.h / 2.0) / im.height.max(1) as f64;
+                    let i = ((cx * g as f64) as usize).min(g - 1);
+                    let j = ((cy * g as f64) as usize).min(g - 1);
+                    grid[j * g + i] += 1;
+                }
+            }
+            let file = format!("heatmap_{}.png", file_safe(name));
+            let title = format!("Box centres: {name} (colour: √count)");
+            heatmap(&dir.join(&file), &title, &grid, g)?;
+            if let Some(c) = summary.classes.iter_mut().find(|c| c.name == name) {
+                c.heatmap = Some(format!("plots/{file}"));
+            }
+            add(format!("plots/{file}"), title);
+        }
+    }
+    summary.plots = plots;
+    Ok(())
+}
+
+/// A class name as a file name part ("traffic light" → "traffic-light").
+fn file_safe(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect()
+}
+
+fn histogram(path: &Path, title: &str, x_desc: &str, y_desc: &str, h: &Histogram) -> Result<()> {
+    chart(path, (640, 360), |root| {
+        root.fill(&WHITE)?;
+        let top = h.counts.iter().copied().max().unwrap_or(0).max(1);
+        let mut c = ChartBuilder::on(root)
+            .caption(title, (FONT, 18))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(52)
+            .build_cartesian_2d(h.lo..h.hi, 0u64..top + top / 10 + 1)?;
+        c.configure_mesh()
+            .disable_x_mesh()
+            .max_light_lines(2)
+            .x_desc(x_desc)
+            .y_desc(y_desc)
+            .label_style((FONT, 12))
+            .draw()?;
+        let width = (h.hi - h.lo) / h.counts.len() as f64;
+        c.draw_series(h.counts.iter().enumerate().map(|(i, &n)| {
+            let x = h.lo + i as f64 * width;
+            let mut r = Rectangle::new([(x, 0), (x + width, n)], BAR.filled());
+            r.set_margin(0, 0, 1, 1);
+            r
+        }))?;
+        for (k, (name, x)) in h.thresholds.iter().enumerate() {
+            let colour = LINES[k % LINES.len()];
+            let x = x.clamp(h.lo, h.hi);
+            c.draw_series(LineSeries::new(
+                [(x, 0), (x, top + top / 10)],
+                colour.stroke_width(2),
+            ))?
+            .label(format!("{name} {}", super::html::num(x)))
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], colour.stroke_width(2)));
+        }
+        if !h.thresholds.is_empty() {
+            c.configure_series_labels()
+                .position(SeriesLabelPosition::UpperRight)
+                .background_style(WHITE.mix(0.85))
+                .border_style(BLACK)
+                .label_font((FONT, 12))
+                .draw()?;
+        }
+        Ok(())
+    })
+}
+
+fn class_bars(path: &Path, classes: &[(String, u64, [u8; 3])]) -> Result<()> {
+    let n = classes.len();
+    let h = 90 + 26 * n as u32;
+    chart(path, (640, h), |root| {
+        root.fill(&WHITE)?;
+        let top = classes.iter().map(|c| c.1).max().unwrap_or(0).max(1);
+        // The largest class at the top.
+        let row = |i: usize| n - 1 - i;
+        let mut c = ChartBuilder::on(root)
+            .caption("Boxes per class", (FONT, 18))
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(130)
+            .build_cartesian_2d(0u64..top + top / 8 + 1, (0..n - 1).into_segmented())?;
+        c.configure_mesh()
+            .disable_y_mesh()
+            .max_light_lines(2)
+            .y_labels(n)
+            .y_label_formatter(&|v| match v {
+                SegmentValue::CenterOf(r) if *r < n => classes[row(*r)].0.clone(),
+                _ => String::new(),
+            })
+            .x_desc("boxes")
+            .label_style((FONT, 12))
+            .draw()?;
+        c.draw_series(classes.iter().enumerate().map(|(i, (_, count, colour))| {
+            let r = row(i);
+            let mut bar = Rectangle::new(
+                [
+                    (0, SegmentValue::Exact(r)),
+                    (*count, SegmentValue::Exact(r + 1)),
+                ],
+                rgb(*colour).filled(),
+            );
+            bar.set_margin(3, 3, 0, 0);
+            bar
+        }))?;
+        c.draw_series(classes.iter().enumerate().map(|(i, (_, count, _))| {
+            Text::new(
+                count.to_string(),
+                (*count, SegmentValue::CenterOf(row(i))),
+                (FONT, 12)
+                    .into_font()
+                    .color(&BLACK)
+                    .pos(Pos::new(HPos::Left, VPos::Center)),
+            )
+        }))?;
+        Ok(())
+    })
+}
+
+fn curves(
+    path: &Path,
+    title: &str,
+    x_desc: &str,
+    y_desc: &str,
+    series: &[(&str, Vec<(f64, f64)>)],
+    mark: Option<(&str, f64)>,
+) -> Result<()> {
+    chart(path, (640, 360), |root| {
+        root.fill(&WHITE)?;
+        let xs = series.iter().flat_map(|s| s.1.iter().map(|p| p.0));
+        let lo = xs.clone().fold(f64::INFINITY, f64::min);
+        let hi = xs.fold(f64::NEG_INFINITY, f64::max);
+        let (lo, hi) = if lo.is_finite() && hi > lo {
+            (lo, hi)
+        } else {
+            (0.0, 1.0)
+        };
+        let top = series
+            .iter()
+            .flat_map(|s| s.1.iter().map(|p| p.1))
+            .fold(1.0, f64::max);
+        let mut c = ChartBuilder::on(root)
+            .caption(title, (FONT, 18))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(56)
+            .build_cartesian_2d(lo..hi, 0f64..top * 1.1)?;
+        c.configure_mesh()
+            .max_light_lines(2)
+            .x_desc(x_desc)
+            .y_desc(y_desc)
+            .y_label_formatter(&|v| super::html::num(v.round()))
+            .label_style((FONT, 12))
+            .draw()?;
+        for (k, (name, points)) in series.iter().enumerate() {
+            let colour = [BAR, LINES[0], LINES[2]][k % 3];
+            c.draw_series(LineSeries::new(
+                points.iter().copied(),
+                colour.stroke_width(2),
+            ))?
+            .label(*name)
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], colour.stroke_width(2)));
+            c.draw_series(points.iter().map(|&p| Circle::new(p, 3, colour.filled())))?;
+        }
+        if let Some((name, x)) = mark {
+            let grey = RGBColor(90, 90, 90);
+            c.draw_series(LineSeries::new(
+                [(x, 0.0), (x, top * 1.1)],
+                grey.stroke_width(1),
+            ))?
+            .label(format!("{name} {}", super::html::num(x)))
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], grey.stroke_width(1)));
+        }
+        c.configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .label_font((FONT, 12))
+            .draw()?;
+        Ok(())
+    })
+}
+
+fn heatmap(path: &Path, title: &str, grid: &[u64], g: usize) -> Result<()> {
+    chart(path, (360, 330), |root| {
+        root.fill(&WHITE)?;
+        let top = grid.iter().copied().max().unwrap_or(0).max(1) as f64;
+        // Image coordinates: y grows downwards, as in the frames.
+        let mut c = ChartBuilder::on(root)
+            .caption(title, (FONT, 16))
+            .margin(10)
+            .x_label_area_size(28)
+            .y_label_area_size(36)
+            .build_cartesian_2d(0f64..1f64, 1f64..0f64)?;
+        c.configure_mesh()
+            .disable_mesh()
+            .x_labels(5)
+            .y_labels(5)
+            .label_style((FONT, 11))
+            .draw()?;
+        let cell = 1.0 / g as f64;
+        c.draw_series((0..g * g).map(|k| {
+            let (i, j) = ((k % g) as f64, (k / g) as f64);
+            // Square root: one spot that has a box in every frame does not hide the rest.
+            let v = (grid[k] as f64 / top).sqrt();
+            let colour = if grid[k] == 0 {
+                RGBColor(245, 245, 245)
+            } else {
+                ViridisRGB.get_color(v)
+            };
+            Rectangle::new(
+                [(i * cell, j * cell), ((i + 1.0) * cell, (j + 1.0) * cell)],
+                colour.filled(),
+            )
+        }))?;
+        Ok(())
+    })
+}
+
+/// Draws `boxes` with their class names and scores on the JPEG `src` and writes it to `dst`.
+pub fn annotate(src: &Path, dst: &Path, boxes: &[BoxLabel], classes: &[Class]) -> Result<()> {
+    register_font();
+    let bytes = std::fs::read(src).map_err(|e| Error::io(src, e))?;
+    let err = |e: turbojpeg::Error| Error::Image {
+        context: src.display().to_string(),
+        message: e.to_string(),
+    };
+    let img = turbojpeg::decompress(&bytes, turbojpeg::PixelFormat::RGB).map_err(err)?;
+    let (w, h) = (img.width, img.height);
+    let mut pixels = img.pixels;
+    let mut order: Vec<&BoxLabel> = boxes.iter().collect();
+    // The most confident boxes drawn last, on top.
+    order.sort_by(|a, b| a.score.total_cmp(&b.score));
+    let thick = (h as u32 / 240).clamp(2, 5);
+    let size = (h as f64 / 34.0).clamp(12.0, 26.0);
+    let drawn = (|| -> DrawResult {
+        let root =
+            BitMapBackend::with_buffer(&mut pixels, (w as u32, h as u32)).into_drawing_area();
+        let corners = |b: &BoxLabel| {
+            (
+                (b.x.round() as i32, b.y.round() as i32),
+                ((b.x + b.w).round() as i32, (b.y + b.h).round() as i32),
+            )
+        };
+        for b in &order {
+            let (p0, p1) = corners(b);
+            let colour = rgb(class_colour(b.class));
+            root.draw(&Rectangle::new([p0, p1], colour.stroke_width(thick)))?;
+        }
+        let font = (FONT, size).into_font();
+        for b in &order {
+            let (p0, _) = corners(b);
+            let [r, g, bl] = class_colour(b.class);
+            let name = classes.get(b.class).map_or("?", |c| c.name.as_str());
+            let text = format!("{name} {:.2}", b.score);
+            let (tw, th) = root.estimate_text_size(&text, &TextStyle::from(font.clone()))?;
+            let (tw, th) = (tw as i32 + 6, th as i32 + 4);
+            // Above the box, or inside it when the box touches the top edge.
+            let y = if p0.1 >= th { p0.1 - th } else { p0.1 };
+            let x = p0.0.clamp(0, (w as i32 - tw).max(0));
+            root.draw(&Rectangle::new(
+                [(x, y), (x + tw, y + th)],
+                rgb([r, g, bl]).filled(),
+            ))?;
+            let luma = 0.299 * r as f64 + 0.587 * g as f64 + 0.114 * bl as f64;
+            let ink = if luma > 140.0 { BLACK } else { WHITE };
+            root.draw(&Text::new(text, (x + 3, y + 2), font.color(&ink)))?;
+        }
+        root.present()?;
+        Ok(())
+    })();
+    drawn.map_err(|e| Error::Image {
+        context: src.display().to_string(),
+        message: format!("cannot draw the boxes: {e}"),
+    })?;
+    let image = turbojpeg::Image {
+        pixels: pixels.as_slice(),
+        width: w,
+        pitch: w * 3,
+        height: h,
+        format: turbojpeg::PixelFormat::RGB,
+    };
+    let jpeg = turbojpeg::compress(image, 90, turbojpeg::Subsamp::Sub2x2).map_err(err)?;
+    write_atomic(dst, &jpeg)
+}
