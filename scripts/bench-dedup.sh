@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Dedup benchmarks, printed as figures:
-#   1. near-duplicate selection at scale on synthetic clustered 512-d embeddings (examples/dedup_scale.rs):
-#      time, kept count, share of planted groups found whole, peak memory; N from $SIZES (default 100000);
+#   1. near-duplicate selection at scale on synthetic clustered 512-d embeddings (examples/dedup_scale.rs),
+#      approximate index and exact rule: time, kept count, planted groups found whole, share of the
+#      duplicates found, peak memory; N from $SIZES (default 100000 1000000);
 #   2. embedding throughput of framelabel dedup with the shared MobileNetV2 on frames of VIDEO,
 #      batch 1 against batch 8 (same frames, same threads).
 #   scripts/bench-dedup.sh [VIDEO]
@@ -16,9 +17,11 @@ model="$root/../shared/models/mobilenetv2-12-int8-emb.onnx"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
-for n in ${SIZES:-100000}; do
+for n in ${SIZES:-100000 1000000}; do
   "$root/target/release/examples/dedup_scale" "$n"
 done
+# Near-copies right at the threshold (members ~0.96 alike): the hard case for the index.
+"$root/target/release/examples/dedup_scale" 100000 10 0.95 0.2
 
 "$bin" extract "$video" --out "$work/base" --every 2 -q
 for b in 1 8; do

@@ -324,3 +324,62 @@ fn min_gap_spaces_kept_frames_in_time() {
         assert!((of - d["pts"].as_f64().unwrap()).abs() < 2.5, "{d}");
     }
 }
+
+#[test]
+fn the_approximate_index_finds_the_duplicates_of_the_exact_rule_on_real_frames() {
+    let tmp = tempfile::tempdir().unwrap();
+    let exact = tmp.path().join("exact");
+    let r = extract(&[&vtest()], &exact, &["--every", "2", "--quiet"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let (one, two) = (tmp.path().join("one"), tmp.path().join("two"));
+    copy_dir(&exact, &one);
+    copy_dir(&exact, &two);
+    // The records of `two` in another order: the index must not depend on it.
+    let text = std::fs::read_to_string(two.join("frames.jsonl")).unwrap();
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines.reverse();
+    std::fs::write(two.join("frames.jsonl"), lines.join("\n") + "\n").unwrap();
+
+    let r = dedup(&exact, &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = dedup(&one, &["--exact-limit", "0", "--threads", "1"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = dedup(&two, &["--exact-limit", "0", "--threads", "2"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        kept(&one),
+        kept(&two),
+        "thread count or record order changed the result"
+    );
+    let run = read_json(&one.join("run.json"));
+    assert_eq!(run["dedup"]["parameters"]["exact_limit"], 0);
+
+    let duplicates = |dir: &Path| -> Vec<(String, String, f64)> {
+        read_jsonl(&dir.join("frames.jsonl"))
+            .iter()
+            .filter(|r| r["status"] == "duplicate")
+            .map(|r| {
+                (
+                    r["frame"].to_string(),
+                    base(r["duplicate_of"].as_str().unwrap()),
+                    r["similarity"].as_f64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let approx = duplicates(&one);
+    let kept_one = kept(&one);
+    for (frame, of, s) in &approx {
+        assert!(kept_one.contains(of), "frame {frame}: {of} not kept");
+        assert!(*s >= T - 1e-6, "frame {frame}: similarity {s}");
+    }
+    let exact_dups = duplicates(&exact);
+    assert!(exact_dups.len() > 100, "{}", exact_dups.len());
+    let found: HashSet<&String> = approx.iter().map(|d| &d.0).collect();
+    let also = exact_dups.iter().filter(|d| found.contains(&d.0)).count();
+    assert!(
+        also as f64 >= 0.99 * exact_dups.len() as f64,
+        "the index found {also} of the {} duplicates of the exact rule",
+        exact_dups.len()
+    );
+}

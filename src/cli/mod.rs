@@ -239,6 +239,15 @@ pub struct DedupOptions {
     /// Also write DIR/embeddings.npy (float32 N x D, L2-normalised) and DIR/embeddings.json (file names).
     #[arg(long, help_heading = "Deduplication")]
     pub save_embeddings: bool,
+    /// Above this many frames, compare each frame only with the kept frames an approximate index
+    /// (LSH) proposes: far faster on large runs, may keep a few borderline duplicates.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = crate::embed::dedup::DEFAULT_EXACT_LIMIT,
+        help_heading = "Deduplication"
+    )]
+    pub exact_limit: usize,
 }
 
 impl DedupArgs {
@@ -294,6 +303,7 @@ impl DedupOptions {
             save_embeddings: self.save_embeddings,
             keep_rejected,
             min_gap: self.min_gap,
+            exact_limit: self.exact_limit,
         })
     }
 }

@@ -38,7 +38,12 @@ pub struct DedupConfig {
     pub keep_rejected: bool,
     /// Frames of one video closer than this (seconds) to a kept frame are duplicates too.
     pub min_gap: Option<f64>,
+    /// Above this many frames, candidates come from the approximate index ([`super::lsh`]).
+    pub exact_limit: usize,
 }
+
+/// Frames compared exactly with every kept frame by default; above, the approximate index.
+pub const DEFAULT_EXACT_LIMIT: usize = 50_000;
 
 /// The embedder as `run.json` records it.
 #[derive(Debug, Clone, Serialize)]
@@ -146,6 +151,7 @@ pub fn dedup(cfg: &DedupConfig, progress: Progress) -> Result<DedupSummary> {
         dim,
         cfg.threshold,
         cfg.min_gap,
+        cfg.exact_limit,
         cfg.threads,
     )?;
     let applied = apply(
@@ -212,7 +218,8 @@ pub fn save_embeddings(
 /// The rule's decisions for the items `present` (indexes into `items`, record indexes), whose
 /// L2-normalised embeddings are rows of `emb`: frames in order of quality (sharpest first, ties by
 /// video then frame), each a duplicate of the most similar kept frame at or above `threshold` (or,
-/// with `min_gap`, of the nearest kept frame of its video closer in time), else kept.
+/// with `min_gap`, of the nearest kept frame of its video closer in time), else kept. Above
+/// `exact_limit` frames, each is compared only with the kept frames the approximate index proposes.
 #[allow(clippy::too_many_arguments)]
 pub fn decide(
     records: &[FrameRecord],
@@ -222,6 +229,7 @@ pub fn decide(
     dim: usize,
     threshold: f32,
     min_gap: Option<f64>,
+    exact_limit: usize,
     threads: usize,
 ) -> Result<Vec<Decision>> {
     let mut order = present.to_vec();
@@ -247,7 +255,13 @@ pub fn decide(
         .num_threads(threads)
         .build()
         .map_err(|e| Error::usage("--threads", e.to_string()))?;
-    Ok(pool.install(|| select(emb, dim, &order, threshold, gap)))
+    Ok(pool.install(|| {
+        if order.len() > exact_limit {
+            super::lsh::select(emb, dim, &order, threshold, gap)
+        } else {
+            select(emb, dim, &order, threshold, gap)
+        }
+    }))
 }
 
 /// What [`apply`] changed, and the file operations it leaves to the caller (moves before the

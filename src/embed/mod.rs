@@ -6,6 +6,7 @@
 //! before any frame is read.
 
 pub mod dedup;
+pub mod lsh;
 pub mod similar;
 
 use serde::Serialize;

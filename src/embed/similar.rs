@@ -125,7 +125,7 @@ const QUERIES: usize = 64;
 
 /// The better of two (position, similarity) candidates: higher similarity, then lower position.
 #[inline]
-fn better(a: (usize, f32), b: (usize, f32)) -> (usize, f32) {
+pub(crate) fn better(a: (usize, f32), b: (usize, f32)) -> (usize, f32) {
     if b.1 > a.1 || (b.1 == a.1 && b.0 < a.0) {
         b
     } else {

@@ -112,6 +112,7 @@ struct Params {
     embedder: (String, String),
     threshold: f32,
     min_gap: Option<f64>,
+    exact_limit: usize,
     keep_rejected: bool,
     save_embeddings: bool,
     detector: (String, String),
@@ -329,6 +330,7 @@ pub fn run(
         dim,
         cfg.dedup.threshold,
         cfg.dedup.min_gap,
+        cfg.dedup.exact_limit,
         cfg.dedup.threads,
     )?;
     // Frames kept only by the run-wide rule are labelled now.
@@ -520,6 +522,7 @@ fn params(
         embedder: (cfg.dedup.embedder.clone(), embedder.sha256.clone()),
         threshold: cfg.dedup.threshold,
         min_gap: cfg.dedup.min_gap,
+        exact_limit: cfg.dedup.exact_limit,
         keep_rejected: cfg.dedup.keep_rejected,
         save_embeddings: cfg.dedup.save_embeddings,
         detector: (cfg.label.detector.clone(), detector.sha256.clone()),
@@ -624,6 +627,7 @@ fn embed_stage(
                     dim,
                     cfg.dedup.threshold,
                     cfg.dedup.min_gap,
+                    cfg.dedup.exact_limit,
                     cfg.dedup.threads,
                 )?;
                 let survivors: Vec<FrameRecord> = present

@@ -687,6 +687,9 @@ fn dedup_curve(
         return Ok(None);
     };
     let min_gap = params["min_gap"].as_f64();
+    let exact_limit = params["exact_limit"]
+        .as_u64()
+        .map_or(crate::embed::dedup::DEFAULT_EXACT_LIMIT, |l| l as usize);
     // The frames dedup looked at: kept by it, duplicates, and those `label --drop-empty` removed.
     let seen: Vec<usize> = (0..records.len())
         .filter(|&i| {
@@ -717,7 +720,15 @@ fn dedup_curve(
             let mut points = Vec::with_capacity(grid.len());
             for &t in &grid {
                 let d = decide(
-                    records, &seen, &present, &emb, dim, t as f32, min_gap, threads,
+                    records,
+                    &seen,
+                    &present,
+                    &emb,
+                    dim,
+                    t as f32,
+                    min_gap,
+                    exact_limit,
+                    threads,
                 )?;
                 let kept = d.iter().filter(|d| matches!(d, Decision::Kept)).count();
                 points.push((t, kept as u64));
