@@ -4,13 +4,14 @@
 //! splits and cost annotators the same work twice. Every kept frame is embedded, then the greedy,
 //! order-independent selection of [`super::similar`] keeps the sharpest frame of each group.
 
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::time::Instant;
 
 use serde::Serialize;
 
 use super::Embedder;
-use super::similar::{Decision, normalise, select};
+use super::similar::{Decision, normalise, select_with};
 use crate::dataset::{Dataset, FrameRecord, FrameStatus, write_atomic, write_json_atomic};
 use crate::error::{Error, Result};
 use crate::models::spec::ResolveOptions;
@@ -41,6 +42,9 @@ pub struct DedupConfig {
     /// Above this many frames, candidates come from the approximate index ([`super::lsh`]).
     pub exact_limit: usize,
 }
+
+/// Kept frames tried first on each side in time, before all kept frames are compared.
+const NEIGHBOURS: usize = 2;
 
 /// Frames compared exactly with every kept frame by default; above, the approximate index.
 pub const DEFAULT_EXACT_LIMIT: usize = 50_000;
@@ -255,11 +259,29 @@ pub fn decide(
         .num_threads(threads)
         .build()
         .map_err(|e| Error::usage("--threads", e.to_string()))?;
+    // The kept frames of each video by frame number, grown as frames are kept.
+    let mut by_video: HashMap<&str, BTreeMap<u64, usize>> = HashMap::new();
+    let mut known = 0;
+    let near = |k: usize, kept: &[usize]| -> Vec<usize> {
+        for (pos, &j) in kept.iter().enumerate().skip(known) {
+            let r = &records[items[j]];
+            by_video.entry(&r.video).or_default().insert(r.frame, pos);
+        }
+        known = kept.len();
+        let r = &records[items[k]];
+        by_video
+            .get(r.video.as_str())
+            .map_or_else(Vec::new, |frames| {
+                let before = frames.range(..r.frame).rev().take(NEIGHBOURS);
+                let after = frames.range(r.frame..).take(NEIGHBOURS);
+                before.chain(after).map(|(_, &pos)| pos).collect()
+            })
+    };
     Ok(pool.install(|| {
         if order.len() > exact_limit {
             super::lsh::select(emb, dim, &order, threshold, gap)
         } else {
-            select(emb, dim, &order, threshold, gap)
+            select_with(emb, dim, &order, threshold, gap, near)
         }
     }))
 }

@@ -161,24 +161,69 @@ pub fn select(
     dim: usize,
     order: &[usize],
     threshold: f32,
+    extra: impl FnMut(usize, &[usize]) -> Option<usize>,
+) -> Vec<Decision> {
+    select_with(embeddings, dim, order, threshold, extra, |_, _| Vec::new())
+}
+
+/// The similarity to a kept frame above which no other kept frame can be more similar: kept frames
+/// are at least acos(threshold) apart, so a frame within half that angle of one is nearer to it
+/// than to any other (with a margin far above rounding errors).
+pub fn sure_bound(threshold: f32) -> f32 {
+    ((threshold.clamp(-1.0, 1.0) as f64).acos() / 2.0).cos() as f32 + 1e-4
+}
+
+/// [`select`], trying first the kept frames `near(i, kept)` proposes (positions in `kept`: the
+/// frames next to it in its video). When one of them is within [`sure_bound`], it is the most
+/// similar kept frame, and the scan of all kept frames is skipped; the decisions are the same.
+pub fn select_with(
+    embeddings: &[f32],
+    dim: usize,
+    order: &[usize],
+    threshold: f32,
     mut extra: impl FnMut(usize, &[usize]) -> Option<usize>,
+    mut near: impl FnMut(usize, &[usize]) -> Vec<usize>,
 ) -> Vec<Decision> {
     let n = embeddings.len() / dim;
     let row = |i: usize| &embeddings[i * dim..(i + 1) * dim];
+    let sure = sure_bound(threshold);
     let mut decisions = vec![Decision::Kept; n];
     let mut kept_rows: Vec<f32> = Vec::new();
     let mut kept: Vec<usize> = Vec::new();
     for block in order.chunks(QUERIES) {
-        // Against everything kept before this block, all queries at once...
         let before = kept.len();
-        let queries: Vec<&[f32]> = block.iter().map(|&i| row(i)).collect();
-        let best = most_similar_block(&kept_rows, dim, &queries);
+        // Neighbours in time first: most frames of a video are settled by one of them...
+        let settled: Vec<Option<(usize, f32)>> = block
+            .iter()
+            .map(|&i| {
+                near(i, &kept)
+                    .into_iter()
+                    .map(|pos| (pos, dot(row(kept[pos]), row(i))))
+                    .filter(|b| b.1 >= sure)
+                    .reduce(better)
+            })
+            .collect();
+        // ...the others against everything kept before this block, all queries at once...
+        let open: Vec<&[f32]> = block
+            .iter()
+            .zip(&settled)
+            .filter(|(_, s)| s.is_none())
+            .map(|(&i, _)| row(i))
+            .collect();
+        let mut best = most_similar_block(&kept_rows, dim, &open).into_iter();
         // ...then, in order, against what this block itself kept.
-        for (&i, mut b) in block.iter().zip(best) {
-            let q = row(i);
-            for (pos, &k) in kept.iter().enumerate().skip(before) {
-                b = better(b, (pos, dot(row(k), q)));
-            }
+        for (&i, settled) in block.iter().zip(settled) {
+            let b = match settled {
+                Some(b) => b,
+                None => {
+                    let mut b = best.next().expect("one result per open query");
+                    let q = row(i);
+                    for (pos, &k) in kept.iter().enumerate().skip(before) {
+                        b = better(b, (pos, dot(row(k), q)));
+                    }
+                    b
+                }
+            };
             if b.0 != usize::MAX && b.1 >= threshold {
                 decisions[i] = Decision::Duplicate {
                     of: kept[b.0],
@@ -189,12 +234,12 @@ pub fn select(
             if let Some(of) = extra(i, &kept) {
                 decisions[i] = Decision::Duplicate {
                     of,
-                    similarity: dot(q, row(of)),
+                    similarity: dot(row(i), row(of)),
                 };
                 continue;
             }
             kept.push(i);
-            kept_rows.extend_from_slice(q);
+            kept_rows.extend_from_slice(row(i));
         }
     }
     decisions
@@ -221,6 +266,60 @@ mod tests {
         assert_eq!(d[3], Decision::Kept);
         assert!(matches!(d[0], Decision::Duplicate { of: 3, .. }));
         assert!(matches!(d[2], Decision::Duplicate { of: 3, .. }));
+    }
+
+    #[test]
+    fn neighbours_settle_frames_without_changing_any_decision() {
+        // Groups of near-copies in a random order; `near` proposes every kept frame of the group.
+        let dim = 16;
+        let mut state = 11u64;
+        let mut r = || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+        };
+        let mut e = Vec::new();
+        for _ in 0..100 {
+            let centre: Vec<f32> = (0..dim).map(|_| r()).collect();
+            for _ in 0..8 {
+                let mut v: Vec<f32> = centre.iter().map(|c| c + r() * 0.08).collect();
+                normalise(&mut v);
+                e.extend(v);
+            }
+        }
+        let order: Vec<usize> = (0..800).map(|i| (i * 7919) % 800).collect();
+        for t in [0.9f32, 0.95, 0.99] {
+            let plain = select(&e, dim, &order, t, |_, _| None);
+            let (mut asked, mut settled) = (0, 0);
+            let row = |i: usize| &e[i * dim..(i + 1) * dim];
+            let hinted = select_with(
+                &e,
+                dim,
+                &order,
+                t,
+                |_, _| None,
+                |i, kept| {
+                    let near: Vec<usize> =
+                        (0..kept.len()).filter(|&p| kept[p] / 8 == i / 8).collect();
+                    asked += 1;
+                    settled += near
+                        .iter()
+                        .any(|&p| dot(row(kept[p]), row(i)) >= sure_bound(t))
+                        as usize;
+                    near
+                },
+            );
+            assert_eq!(plain, hinted, "threshold {t}");
+            assert_eq!(asked, 800);
+            // The shortcut was taken, and often (not a test of the full scan only); at 0.99 the
+            // bound (0.9976) is above most of these pairs.
+            assert!(
+                t >= 0.99 || settled > 200,
+                "threshold {t}: {settled} settled"
+            );
+        }
+        assert!(sure_bound(0.95) > 0.987 && sure_bound(0.95) < 0.989);
     }
 
     #[test]
