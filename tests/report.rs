@@ -72,25 +72,18 @@ fn report_of_a_run_agrees_with_its_records_and_loads_in_chromium() {
     let o = out.to_str().unwrap();
     // Every reason present: a brightness window and a sharpness floor that reject part of vtest,
     // duplicates at 2 frames/s of a fixed camera, and rejected pictures kept for the gallery.
-    let r = framelabel([
-        "run",
-        vtest().to_str().unwrap(),
-        "--out",
-        o,
-        "--fps",
-        "2",
-        "--embedder",
-        &embedder(),
-        "--detector",
-        &nano(),
-        "--save-embeddings",
-        "--keep-rejected",
-        "--min-sharpness",
-        "0.142",
-        "--preview",
-        "12",
-        "--json",
-    ]);
+    let r = framelabel(run_args(
+        &[&vtest()],
+        &out,
+        &[
+            "--keep-rejected",
+            "--min-sharpness",
+            "0.142",
+            "--preview",
+            "12",
+            "--json",
+        ],
+    ));
     assert_eq!(r.code, 0, "{}", r.stderr);
     let outcome: Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(
@@ -214,23 +207,15 @@ fn report_without_kept_frames_or_boxes_is_still_valid() {
 
     // No box above the confidence: a run without its report, then the report.
     let none = tmp.path().join("none");
-    let r = framelabel([
-        "run",
-        clip.to_str().unwrap(),
-        "--out",
-        none.to_str().unwrap(),
-        "--fps",
-        "2",
-        "--embedder",
-        &embedder(),
-        "--detector",
-        &nano(),
-        "--confidence",
-        "0.999",
-        "--no-report",
-    ]);
+    let r = framelabel(run_args(
+        &[&clip],
+        &none,
+        &["--confidence", "0.999", "--no-report"],
+    ));
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(!none.join("report").exists(), "--no-report wrote a report");
+    // Without embeddings.npy the curve replays the rule on the embeddings the run keeps.
+    std::fs::remove_file(none.join("embeddings.npy")).unwrap();
     let r = framelabel(["report", none.to_str().unwrap()]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let s = read_json(&none.join("report/summary.json"));

@@ -12,28 +12,6 @@ use serde_json::Value;
 
 use crate::common::*;
 
-/// The options every run here uses: the shared models, 2 frames per second.
-fn run_args(inputs: &[&Path], out: &Path, extra: &[&str]) -> Vec<String> {
-    let mut a: Vec<String> = vec!["run".into()];
-    a.extend(inputs.iter().map(|p| p.to_str().unwrap().to_string()));
-    a.extend(
-        [
-            "--out",
-            out.to_str().unwrap(),
-            "--fps",
-            "2",
-            "--embedder",
-            &embedder(),
-            "--detector",
-            &nano(),
-            "--save-embeddings",
-        ]
-        .map(String::from),
-    );
-    a.extend(extra.iter().map(|s| s.to_string()));
-    a
-}
-
 /// What must be equal between two runs: the records, the COCO file without its date, the images.
 fn output(dir: &Path) -> (Vec<Value>, Value, Vec<String>) {
     let records = read_jsonl(&dir.join("frames.jsonl"));

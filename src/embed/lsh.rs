@@ -16,7 +16,7 @@
 
 use rayon::prelude::*;
 
-use super::similar::{Decision, better, dot};
+use super::similar::{Decision, better, dot, duplicate};
 
 /// Hash tables, and sign bits per code (a code indexes a table of 2^BITS buckets).
 pub const TABLES: usize = 24;
@@ -137,18 +137,10 @@ pub fn select(
                 }
             }
         }
-        if best.0 != usize::MAX && best.1 >= threshold {
-            decisions[i] = Decision::Duplicate {
-                of: kept[best.0],
-                similarity: best.1,
-            };
-            continue;
-        }
-        if let Some(of) = extra(i, &kept) {
-            decisions[i] = Decision::Duplicate {
-                of,
-                similarity: dot(q, row(of)),
-            };
+        if let Some(d) = duplicate(i, best, threshold, &kept, &mut extra, |a, b| {
+            dot(row(a), row(b))
+        }) {
+            decisions[i] = d;
             continue;
         }
         let pos = kept.len() as u32;

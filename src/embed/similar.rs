@@ -154,6 +154,29 @@ fn most_similar_block(kept: &[f32], dim: usize, queries: &[&[f32]]) -> Vec<(usiz
         .reduce(|| vec![none; queries.len()], merge)
 }
 
+/// The rule for frame `i`, given the most similar kept frame found (its position in `kept` and the
+/// similarity): a duplicate of it at or above the threshold, else of the frame `extra` names (with
+/// the similarity `sim` gives), else `None`: the frame is kept.
+pub(crate) fn duplicate(
+    i: usize,
+    best: (usize, f32),
+    threshold: f32,
+    kept: &[usize],
+    extra: &mut impl FnMut(usize, &[usize]) -> Option<usize>,
+    sim: impl Fn(usize, usize) -> f32,
+) -> Option<Decision> {
+    if best.0 != usize::MAX && best.1 >= threshold {
+        return Some(Decision::Duplicate {
+            of: kept[best.0],
+            similarity: best.1,
+        });
+    }
+    extra(i, kept).map(|of| Decision::Duplicate {
+        of,
+        similarity: sim(i, of),
+    })
+}
+
 /// Decides every frame. `order` lists the input indexes best first; `extra` may declare a frame a
 /// duplicate of a kept one for other reasons (a minimum time gap), given the kept indexes so far.
 pub fn select(
@@ -224,22 +247,15 @@ pub fn select_with(
                     b
                 }
             };
-            if b.0 != usize::MAX && b.1 >= threshold {
-                decisions[i] = Decision::Duplicate {
-                    of: kept[b.0],
-                    similarity: b.1,
-                };
-                continue;
+            match duplicate(i, b, threshold, &kept, &mut extra, |a, b| {
+                dot(row(a), row(b))
+            }) {
+                Some(d) => decisions[i] = d,
+                None => {
+                    kept.push(i);
+                    kept_rows.extend_from_slice(row(i));
+                }
             }
-            if let Some(of) = extra(i, &kept) {
-                decisions[i] = Decision::Duplicate {
-                    of,
-                    similarity: dot(row(i), row(of)),
-                };
-                continue;
-            }
-            kept.push(i);
-            kept_rows.extend_from_slice(row(i));
         }
     }
     decisions

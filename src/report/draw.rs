@@ -221,25 +221,45 @@ fn histogram(path: &Path, title: &str, x_desc: &str, y_desc: &str, h: &Histogram
             r
         }))?;
         for (k, (name, x)) in h.thresholds.iter().enumerate() {
-            let colour = LINES[k % LINES.len()];
             let x = x.clamp(h.lo, h.hi);
-            c.draw_series(LineSeries::new(
-                [(x, 0), (x, top + top / 10)],
-                colour.stroke_width(2),
-            ))?
-            .label(format!("{name} {}", super::html::num(x)))
-            .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], colour.stroke_width(2)));
+            let line = LINES[k % LINES.len()].stroke_width(2);
+            mark(&mut c, name, x, (0, top + top / 10), line)?;
         }
         if !h.thresholds.is_empty() {
-            c.configure_series_labels()
-                .position(SeriesLabelPosition::UpperRight)
-                .background_style(WHITE.mix(0.85))
-                .border_style(BLACK)
-                .label_font((FONT, 12))
-                .draw()?;
+            legend(&mut c)?;
         }
         Ok(())
     })
+}
+
+type Chart<'a, 'b, Y> =
+    ChartContext<'a, BitMapBackend<'b>, Cartesian2d<plotters::coord::types::RangedCoordf64, Y>>;
+
+/// A vertical line at threshold `x` from `y.0` to `y.1`, named in the legend with its value.
+fn mark<Y: Ranged>(
+    c: &mut Chart<'_, '_, Y>,
+    name: &str,
+    x: f64,
+    y: (Y::ValueType, Y::ValueType),
+    style: ShapeStyle,
+) -> DrawResult
+where
+    Y::ValueType: Clone + 'static,
+{
+    c.draw_series(LineSeries::new([(x, y.0), (x, y.1)], style))?
+        .label(format!("{name} {}", super::html::num(x)))
+        .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], style));
+    Ok(())
+}
+
+fn legend<'a, 'b: 'a, Y: Ranged>(c: &mut Chart<'a, 'b, Y>) -> DrawResult {
+    c.configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .label_font((FONT, 12))
+        .draw()?;
+    Ok(())
 }
 
 fn class_bars(path: &Path, classes: &[(String, u64, [u8; 3])]) -> Result<()> {
@@ -299,7 +319,7 @@ fn curves(
     x_desc: &str,
     y_desc: &str,
     series: &[(&str, Vec<(f64, f64)>)],
-    mark: Option<(&str, f64)>,
+    used: Option<(&str, f64)>,
 ) -> Result<()> {
     chart(path, (640, 360), |root| {
         root.fill(&WHITE)?;
@@ -338,21 +358,11 @@ fn curves(
             .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], colour.stroke_width(2)));
             c.draw_series(points.iter().map(|&p| Circle::new(p, 3, colour.filled())))?;
         }
-        if let Some((name, x)) = mark {
-            let grey = RGBColor(90, 90, 90);
-            c.draw_series(LineSeries::new(
-                [(x, 0.0), (x, top * 1.1)],
-                grey.stroke_width(1),
-            ))?
-            .label(format!("{name} {}", super::html::num(x)))
-            .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], grey.stroke_width(1)));
+        if let Some((name, x)) = used {
+            let grey = RGBColor(90, 90, 90).stroke_width(1);
+            mark(&mut c, name, x, (0.0, top * 1.1), grey)?;
         }
-        c.configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .label_font((FONT, 12))
-            .draw()?;
+        legend(&mut c)?;
         Ok(())
     })
 }

@@ -276,3 +276,25 @@ pub fn base(file: &str) -> String {
         .unwrap()
         .to_string()
 }
+
+/// `framelabel run` as the tests run it: the shared models, 2 frames per second.
+pub fn run_args(inputs: &[&Path], out: &Path, extra: &[&str]) -> Vec<String> {
+    let mut a: Vec<String> = vec!["run".into()];
+    a.extend(inputs.iter().map(|p| p.to_str().unwrap().to_string()));
+    a.extend(
+        [
+            "--out",
+            out.to_str().unwrap(),
+            "--fps",
+            "2",
+            "--embedder",
+            &embedder(),
+            "--detector",
+            &nano(),
+            "--save-embeddings",
+        ]
+        .map(String::from),
+    );
+    a.extend(extra.iter().map(|s| s.to_string()));
+    a
+}
