@@ -36,7 +36,10 @@ const HEATMAP_CLASSES: usize = 12;
 const HEATMAP_GRID: usize = 20;
 /// Above this many embedded frames the dedup curve is estimated from the recorded similarities
 /// instead of replaying the rule at every threshold.
-const EXACT_CURVE_MAX: usize = 20_000;
+const EXACT_CURVE_MAX: usize = 100_000;
+/// Above this many, the replays use the approximate index (31 exact replays of a large run would
+/// take minutes; the index takes about a second per 100 000 frames).
+const REPLAY_EXACT_MAX: usize = 5_000;
 /// COCO's size classes: box area below 32² is small, below 96² medium, else large.
 const SMALL_AREA: f64 = 32.0 * 32.0;
 const MEDIUM_AREA: f64 = 96.0 * 96.0;
@@ -717,18 +720,15 @@ fn dedup_curve(
                 .collect();
             let present: Vec<usize> = (0..seen.len()).collect();
             let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+            let (limit, source) = if seen.len() > REPLAY_EXACT_MAX {
+                (0, format!("{source} (replayed with the approximate index)"))
+            } else {
+                (exact_limit, source)
+            };
             let mut points = Vec::with_capacity(grid.len());
             for &t in &grid {
                 let d = decide(
-                    records,
-                    &seen,
-                    &present,
-                    &emb,
-                    dim,
-                    t as f32,
-                    min_gap,
-                    exact_limit,
-                    threads,
+                    records, &seen, &present, &emb, dim, t as f32, min_gap, limit, threads,
                 )?;
                 let kept = d.iter().filter(|d| matches!(d, Decision::Kept)).count();
                 points.push((t, kept as u64));
