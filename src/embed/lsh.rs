@@ -10,9 +10,10 @@
 //! borderline ones. The projections are one matrix product (`matrixmultiply`), in fixed chunks, so
 //! codes and decisions do not depend on the thread count.
 //!
-//! Why not HNSW: building a graph of 1 M points took minutes on 2 cores here (hnsw_rs), and its
-//! insertions depend on thread timing; the greedy rule needs an index that grows one kept frame at
-//! a time in a fixed order, which hash tables do in constant time.
+//! Why not an HNSW crate (an earlier attempt with hnsw_rs was reverted): the greedy rule needs an
+//! index that grows by one kept frame at a time, in a fixed visiting order, and answers before the
+//! next insertion; graph insertion is the expensive part of HNSW and is fast only in parallel
+//! batches, whose result depends on thread timing. Hash tables insert in constant time, in order.
 
 use rayon::prelude::*;
 
