@@ -27,6 +27,15 @@ fn dedup(dir: &Path, extra: &[&str]) -> Run {
     framelabel(a)
 }
 
+/// Rewrites `frames.jsonl` in another order (reversed, two lines swapped): dedup must not depend on it.
+fn reorder_records(dir: &Path) {
+    let text = std::fs::read_to_string(dir.join("frames.jsonl")).unwrap();
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines.reverse();
+    lines.swap(3, 40);
+    std::fs::write(dir.join("frames.jsonl"), lines.join("\n") + "\n").unwrap();
+}
+
 /// File names of the kept frames.
 fn kept(dir: &Path) -> HashSet<String> {
     read_jsonl(&dir.join("frames.jsonl"))
@@ -115,11 +124,7 @@ fn kept_frames_are_distinct_duplicates_are_close_and_the_result_is_stable() {
     );
 
     // (3) One thread and the records in another order give the same frames; running again changes nothing.
-    let text = std::fs::read_to_string(b.join("frames.jsonl")).unwrap();
-    let mut lines: Vec<&str> = text.lines().collect();
-    lines.reverse();
-    lines.swap(3, 40);
-    std::fs::write(b.join("frames.jsonl"), lines.join("\n") + "\n").unwrap();
+    reorder_records(&b);
     let r = dedup(&b, &["--threads", "1", "--batch-size", "3"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(kept(&b), kept(&a));
@@ -335,10 +340,7 @@ fn the_approximate_index_finds_the_duplicates_of_the_exact_rule_on_real_frames()
     copy_dir(&exact, &one);
     copy_dir(&exact, &two);
     // The records of `two` in another order: the index must not depend on it.
-    let text = std::fs::read_to_string(two.join("frames.jsonl")).unwrap();
-    let mut lines: Vec<&str> = text.lines().collect();
-    lines.reverse();
-    std::fs::write(two.join("frames.jsonl"), lines.join("\n") + "\n").unwrap();
+    reorder_records(&two);
 
     let r = dedup(&exact, &[]);
     assert_eq!(r.code, 0, "{}", r.stderr);

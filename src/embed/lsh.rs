@@ -191,22 +191,7 @@ mod tests {
     #[test]
     fn finds_the_duplicates_the_exact_rule_finds() {
         let dim = 32;
-        let mut e = Vec::new();
-        let mut state = 7u64;
-        let mut r = || {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-        };
-        for _ in 0..200 {
-            let centre: Vec<f32> = (0..dim).map(|_| r()).collect();
-            for _ in 0..5 {
-                let mut v: Vec<f32> = centre.iter().map(|c| c + r() * 0.03).collect();
-                normalise(&mut v);
-                e.extend(v);
-            }
-        }
+        let e = crate::embed::similar::clusters(200, 5, dim, 0.03, 7);
         let order: Vec<usize> = (0..1000).collect();
         let exact = crate::embed::similar::select(&e, dim, &order, 0.95, |_, _| None);
         let approx = select(&e, dim, &order, 0.95, |_, _| None);

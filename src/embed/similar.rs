@@ -261,6 +261,29 @@ pub fn select_with(
     decisions
 }
 
+/// `groups` × `size` unit vectors of `dim`, each group spread by `noise` around a random centre
+/// (a fixed generator: the same vectors every run), group by group.
+#[cfg(test)]
+pub(crate) fn clusters(groups: usize, size: usize, dim: usize, noise: f32, seed: u64) -> Vec<f32> {
+    let mut state = seed;
+    let mut r = || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+    };
+    let mut e = Vec::with_capacity(groups * size * dim);
+    for _ in 0..groups {
+        let centre: Vec<f32> = (0..dim).map(|_| r()).collect();
+        for _ in 0..size {
+            let mut v: Vec<f32> = centre.iter().map(|c| c + r() * noise).collect();
+            normalise(&mut v);
+            e.extend(v);
+        }
+    }
+    e
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -288,22 +311,7 @@ mod tests {
     fn neighbours_settle_frames_without_changing_any_decision() {
         // Groups of near-copies in a random order; `near` proposes every kept frame of the group.
         let dim = 16;
-        let mut state = 11u64;
-        let mut r = || {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-        };
-        let mut e = Vec::new();
-        for _ in 0..100 {
-            let centre: Vec<f32> = (0..dim).map(|_| r()).collect();
-            for _ in 0..8 {
-                let mut v: Vec<f32> = centre.iter().map(|c| c + r() * 0.08).collect();
-                normalise(&mut v);
-                e.extend(v);
-            }
-        }
+        let e = clusters(100, 8, dim, 0.08, 11);
         let order: Vec<usize> = (0..800).map(|i| (i * 7919) % 800).collect();
         for t in [0.9f32, 0.95, 0.99] {
             let plain = select(&e, dim, &order, t, |_, _| None);

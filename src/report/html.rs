@@ -180,10 +180,10 @@ fn overview(h: &mut String, s: &Summary) {
     h.push_str("</section>\n");
 }
 
-fn count_row(h: &mut String, cell: &str, v: &VideoCounts) {
+fn count_row(h: &mut String, v: &VideoCounts) {
     let _ = write!(
         h,
-        "<{cell}>{}</{cell}><{cell}>{}</{cell}><{cell}>{}</{cell}>",
+        "<tr><td>{}</td><td>{}</td><td>{}</td>",
         text(&v.video),
         opt(v.decoded.map(|d| d as f64)),
         v.sampled
@@ -191,13 +191,13 @@ fn count_row(h: &mut String, cell: &str, v: &VideoCounts) {
     for r in REASONS {
         let _ = write!(
             h,
-            "<{cell}>{}</{cell}>",
+            "<td>{}</td>",
             v.rejected.get(r.as_str()).copied().unwrap_or(0)
         );
     }
     let _ = writeln!(
         h,
-        "<{cell}>{}</{cell}><{cell}>{}</{cell}><{cell}>{}</{cell}></tr>",
+        "<td>{}</td><td>{}</td><td>{}</td></tr>",
         v.kept, v.labelled, v.boxes
     );
 }
@@ -214,11 +214,10 @@ fn videos(h: &mut String, s: &Summary) {
     }
     h.push_str("<th>kept</th><th>labelled</th><th>boxes</th></tr></thead>\n<tbody>\n");
     for v in &s.videos {
-        h.push_str("<tr>");
-        count_row(h, "td", v);
+        count_row(h, v);
     }
-    h.push_str("</tbody><tfoot><tr>");
-    count_row(h, "td", &s.totals);
+    h.push_str("</tbody><tfoot>");
+    count_row(h, &s.totals);
     h.push_str("</tfoot></table></div></section>\n");
 }
 

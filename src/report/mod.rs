@@ -825,7 +825,7 @@ fn rejected_groups(run: &Value, records: &[FrameRecord]) -> Vec<RejectedGroup> {
                         video: r.video.clone(),
                         frame: r.frame,
                         pts: r.pts,
-                        image: None,
+                        image: r.file.as_ref().map(|p| format!("../{p}")),
                         sharpness: r.sharpness,
                         entropy: r.entropy,
                         noise: r.noise,
@@ -836,11 +836,6 @@ fn rejected_groups(run: &Value, records: &[FrameRecord]) -> Vec<RejectedGroup> {
                             .get("duplicate_of")
                             .and_then(Value::as_str)
                             .map(str::to_string),
-                    })
-                    .zip(of.iter())
-                    .map(|(mut f, r)| {
-                        f.image = r.file.clone().map(|p| format!("../{p}"));
-                        f
                     })
                     .collect(),
             }
