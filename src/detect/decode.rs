@@ -26,13 +26,6 @@ impl Detection {
     pub fn area(&self) -> f32 {
         self.width() * self.height()
     }
-    pub fn iou(&self, o: &Detection) -> f32 {
-        let iw = (self.x1.min(o.x1) - self.x0.max(o.x0)).max(0.0);
-        let ih = (self.y1.min(o.y1) - self.y0.max(o.y0)).max(0.0);
-        let inter = iw * ih;
-        let union = self.area() + o.area() - inter;
-        if union <= 0.0 { 0.0 } else { inter / union }
-    }
 }
 
 /// Thresholds of decoding.
@@ -89,24 +82,31 @@ pub fn decode(
             queries(logits, boxes, b, softmax, input, p.confidence)
         }
     };
-    let (w, h) = (picture.0 as f32, picture.1 as f32);
     for d in &mut cands {
         let (x0, y0) = t.to_source(d.x0 as f64, d.y0 as f64);
         let (x1, y1) = t.to_source(d.x1 as f64, d.y1 as f64);
-        d.x0 = (x0 as f32).clamp(0.0, w);
-        d.y0 = (y0 as f32).clamp(0.0, h);
-        d.x1 = (x1 as f32).clamp(0.0, w);
-        d.y1 = (y1 as f32).clamp(0.0, h);
+        (d.x0, d.y0, d.x1, d.y1) = (x0 as f32, y0 as f32, x1 as f32, y1 as f32);
     }
-    cands.retain(|d| d.width() > 0.0 && d.height() > 0.0);
-    if setup.family == Family::Detr {
+    let mut kept = if setup.family == Family::Detr {
         // Set prediction: one query per object, no duplicates to suppress.
         cands.sort_by(|a, b| b.score.total_cmp(&a.score));
         cands.truncate(p.max_detections);
         cands
     } else {
-        nms(cands, p.nms_iou, p.max_detections)
+        // As each family's own code: on the boxes as predicted (clipping comes after), YOLOX's
+        // demo counting areas in whole pixels (x1 − x0 + 1), Ultralytics (torchvision) not.
+        let pixel = setup.family == Family::Yolox;
+        nms(cands, p.nms_iou, p.max_detections, pixel)
+    };
+    let (w, h) = (picture.0 as f32, picture.1 as f32);
+    for d in &mut kept {
+        d.x0 = d.x0.clamp(0.0, w);
+        d.y0 = d.y0.clamp(0.0, h);
+        d.x1 = d.x1.clamp(0.0, w);
+        d.y1 = d.y1.clamp(0.0, h);
     }
+    kept.retain(|d| d.width() > 0.0 && d.height() > 0.0);
+    kept
 }
 
 /// Rows of `cx, cy, w, h, [objectness], scores...` (columns when `transposed`), in model-input
@@ -243,9 +243,21 @@ fn queries(
     v
 }
 
+/// Intersection over union, sides counted with `pixel` added.
+fn overlap(a: &Detection, b: &Detection, pixel: bool) -> f32 {
+    let e = if pixel { 1.0 } else { 0.0 };
+    let iw = (a.x1.min(b.x1) - a.x0.max(b.x0) + e).max(0.0);
+    let ih = (a.y1.min(b.y1) - a.y0.max(b.y0) + e).max(0.0);
+    let inter = iw * ih;
+    let area = |d: &Detection| (d.width() + e) * (d.height() + e);
+    let union = area(a) + area(b) - inter;
+    if union <= 0.0 { 0.0 } else { inter / union }
+}
+
 /// Greedy class-aware non-maximum suppression: a box is dropped when a higher-scoring box of the same
-/// class overlaps it by more than `iou`. Keeps at most `max` boxes, best first.
-pub fn nms(mut cands: Vec<Detection>, iou: f32, max: usize) -> Vec<Detection> {
+/// class overlaps it by more than `iou`. Keeps at most `max` boxes, best first. With `pixel`, sides
+/// are counted in whole pixels (x1 − x0 + 1), the convention of YOLOX's official demo.
+pub fn nms(mut cands: Vec<Detection>, iou: f32, max: usize, pixel: bool) -> Vec<Detection> {
     cands.sort_by(|a, b| b.score.total_cmp(&a.score));
     cands.truncate(MAX_CANDIDATES);
     let mut kept: Vec<Detection> = Vec::new();
@@ -253,7 +265,10 @@ pub fn nms(mut cands: Vec<Detection>, iou: f32, max: usize) -> Vec<Detection> {
         if kept.len() >= max {
             break;
         }
-        if kept.iter().all(|k| k.class != d.class || k.iou(&d) <= iou) {
+        if kept
+            .iter()
+            .all(|k| k.class != d.class || overlap(k, &d, pixel) <= iou)
+        {
             kept.push(d);
         }
     }
@@ -283,17 +298,27 @@ mod tests {
             d(1, 0.7, 1.0, 0.0, 11.0, 10.0), // other class: kept
             d(0, 0.6, 20.0, 20.0, 30.0, 30.0),
         ];
-        let kept = nms(boxes.clone(), 0.45, 300);
+        let kept = nms(boxes.clone(), 0.45, 300, false);
         assert_eq!(
             kept.iter().map(|k| k.score).collect::<Vec<_>>(),
             [0.9, 0.7, 0.6]
         );
-        assert_eq!(nms(boxes, 0.45, 2).len(), 2);
-        assert!(
-            (d(0, 1.0, 0.0, 0.0, 10.0, 10.0).iou(&d(0, 1.0, 5.0, 0.0, 15.0, 10.0)) - 1.0 / 3.0)
-                .abs()
-                < 1e-6
+        assert_eq!(nms(boxes.clone(), 0.45, 2, false).len(), 2);
+        let (a, b) = (
+            d(0, 1.0, 0.0, 0.0, 10.0, 10.0),
+            d(0, 1.0, 5.0, 0.0, 15.0, 10.0),
         );
+        assert!((overlap(&a, &b, false) - 50.0 / 150.0).abs() < 1e-6);
+        // Whole pixels: 6×11 shared of 11×11 each.
+        assert!((overlap(&a, &b, true) - 66.0 / 176.0).abs() < 1e-6);
+        // Two people side by side (vtest frame 240): IoU 0.44 as areas, 0.46 in whole pixels, so
+        // YOLOX's demo drops the weaker box at 0.45 and torchvision keeps it.
+        let boxes = vec![
+            d(0, 0.79, 642.8, 117.9, 662.8, 180.1),
+            d(0, 0.47, 650.6, 121.3, 667.8, 176.0),
+        ];
+        assert_eq!(nms(boxes.clone(), 0.45, 300, false).len(), 2);
+        assert_eq!(nms(boxes, 0.45, 300, true).len(), 1);
     }
 
     #[test]
