@@ -44,6 +44,38 @@ pub struct DecodedFrame {
     pub width: u32,
     pub height: u32,
     pub rgb: Vec<u8>,
+    /// The decoder's own 8-bit 4:2:0 picture, when it is one: a JPEG is 4:2:0 YCbCr too, so
+    /// resizing and encoding from it skips two colour conversions and a third of the samples.
+    pub yuv: Option<Yuv420>,
+}
+
+/// A reference to a decoded 8-bit 4:2:0 picture (no copy: it shares the decoder's buffers, which
+/// go back to the decoder when this is dropped).
+pub struct Yuv420 {
+    frame: ffmpeg::frame::Video,
+}
+
+impl Yuv420 {
+    /// Takes a new reference to `frame` when it is 8-bit planar 4:2:0.
+    fn of(frame: &ffmpeg::frame::Video) -> Option<Self> {
+        if !matches!(frame.format(), Pixel::YUV420P | Pixel::YUVJ420P) {
+            return None;
+        }
+        let mut copy = ffmpeg::frame::Video::empty();
+        // SAFETY: both pointers are valid frames; `copy` is empty, as av_frame_ref requires.
+        let ok = unsafe { ffmpeg::ffi::av_frame_ref(copy.as_mut_ptr(), frame.as_ptr()) } == 0;
+        ok.then_some(Yuv420 { frame: copy })
+    }
+
+    pub fn frame(&self) -> &ffmpeg::frame::Video {
+        &self.frame
+    }
+
+    /// Whether samples use the full 0–255 range (JPEG's) rather than video's 16–235/240. Decided
+    /// by the pixel format, as the RGB conversion decides it, so both give the same colours.
+    pub fn full_range(&self) -> bool {
+        self.frame.format() == Pixel::YUVJ420P
+    }
 }
 
 /// Counts of what happened while decoding one file.
@@ -393,6 +425,7 @@ impl FrameState {
             width: w,
             height: h,
             rgb,
+            yuv: Yuv420::of(&self.decoded),
         })
     }
 }

@@ -581,7 +581,7 @@ fn process_frame(
     let file = match dir {
         Some(dir) => {
             let name = ctx.cfg.name.render(ctx.key, f.index, f.pts);
-            let (jpeg, _) = encoder.encode(&f.rgb, f.width, f.height)?;
+            let (jpeg, _) = encoder.encode_frame(f)?;
             let path = dir.join(&name);
             write_atomic(&path, jpeg)?;
             let rel = path.strip_prefix(ctx.dataset.root()).unwrap_or(&path);
