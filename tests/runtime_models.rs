@@ -188,3 +188,31 @@ fn unusable_model_files_are_clear_errors() {
     assert_eq!(e.exit_code(), framelabel::EXIT_USAGE);
     assert!(e.to_string().contains("not an ONNX model"), "{e}");
 }
+
+/// framelabel's bilinear resize gives OpenCV's `cv2.resize(INTER_LINEAR)` bytes exactly, shrinking
+/// and enlarging, at the sizes the detectors use and at odd ones.
+#[test]
+fn linear_resize_equals_opencv_to_the_bit() {
+    let dir = tempfile::tempdir().unwrap();
+    let (rgb, w, h) = frames(&vtest(), &[120]).remove(0);
+    let src = dir.path().join("in.rgb");
+    std::fs::write(&src, &rgb).unwrap();
+    for (dw, dh) in [(640, 480), (416, 312), (333, 251), (1001, 777), (768, 300)] {
+        let ours = framelabel::runtime::preprocess::resize_linear_opencv(&rgb, w, h, dw, dh);
+        let out = dir.path().join(format!("{dw}x{dh}.rgb"));
+        let size = [w, h, dw, dh].map(|v| v.to_string());
+        let mut args = vec![src.to_str().unwrap().to_string()];
+        args.extend(size);
+        args.push(out.to_str().unwrap().to_string());
+        run_py("cv2_resize.py", &args);
+        let theirs = std::fs::read(&out).unwrap();
+        assert_eq!(ours.len(), theirs.len());
+        let differ = ours.iter().zip(&theirs).filter(|(a, b)| a != b).count();
+        assert_eq!(
+            differ,
+            0,
+            "{dw}x{dh}: {differ} of {} bytes differ",
+            ours.len()
+        );
+    }
+}

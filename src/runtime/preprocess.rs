@@ -293,28 +293,96 @@ impl Preprocess {
         let y_from = paste.1 as usize;
         let y_to = (paste.1 as usize + (scaled.1 - crop.1) as usize).min(th as usize);
         let stride = scaled.0 as usize * 3;
-        // Every u8 maps to one float per channel: a table beats the arithmetic per pixel.
-        let luts: [[f32; 256]; 3] = std::array::from_fn(|c| {
-            std::array::from_fn(|v| (v as f32 * self.scale - self.mean[c]) / self.std[c])
-        });
         let (p0, rest) = out.split_at_mut(plane);
         let (p1, p2) = rest.split_at_mut(plane);
+        let value = |c: usize, v: u8| (v as f32 * self.scale - self.mean[c]) / self.std[c];
         for (c, p) in [&mut *p0, &mut *p1, &mut *p2].into_iter().enumerate() {
-            p.fill(luts[c][pad as usize]);
+            p.fill(value(c, pad));
         }
+        // The same expression as `value`, per pixel.
+        let norm = Norm {
+            scale: self.scale,
+            mean: self.mean,
+            std: self.std,
+        };
         let tw = tw as usize;
         for y in y_from..y_to {
             let sy = y - y_from + crop.1 as usize;
             let src_row = &pixels[sy * stride + crop.0 as usize * 3..(sy + 1) * stride];
+            let src_row = &src_row[..(x_to - x_from) * 3];
             let span = y * tw + x_from..y * tw + x_to;
-            let (d0, d1, d2) = (&mut p0[span.clone()], &mut p1[span.clone()], &mut p2[span]);
-            for (i, px) in src_row.chunks_exact(3).take(x_to - x_from).enumerate() {
-                d0[i] = luts[0][px[order[0]] as usize];
-                d1[i] = luts[1][px[order[1]] as usize];
-                d2[i] = luts[2][px[order[2]] as usize];
-            }
+            let planes = [&mut p0[span.clone()], &mut p1[span.clone()], &mut p2[span]];
+            norm.row(src_row, order, planes);
         }
         transform
+    }
+}
+
+/// The horizontal pass of [`resize_linear_opencv`]: one source row into fixed-point sums (scaled by
+/// 2048) per destination pixel and channel. Inlined into its caller, so it gets the caller's AVX2.
+#[inline(always)]
+fn hrow(row: &[u8], xs: &[(usize, usize, i32, i32)], out: &mut Vec<i32>) {
+    out.resize(xs.len() * 3, 0);
+    for (o, &(sx, nx, a0, a1)) in out.chunks_exact_mut(3).zip(xs) {
+        // Both neighbours in one read, except at the right edge (where nx = sx and a1 = 0).
+        let (p, q): ([u8; 3], [u8; 3]) = if nx > sx {
+            let pq: &[u8; 6] = row[sx * 3..sx * 3 + 6].try_into().expect("6 bytes");
+            ([pq[0], pq[1], pq[2]], [pq[3], pq[4], pq[5]])
+        } else {
+            let p: [u8; 3] = row[sx * 3..sx * 3 + 3].try_into().expect("3 bytes");
+            (p, p)
+        };
+        o[0] = p[0] as i32 * a0 + q[0] as i32 * a1;
+        o[1] = p[1] as i32 * a0 + q[1] as i32 * a1;
+        o[2] = p[2] as i32 * a0 + q[2] as i32 * a1;
+    }
+}
+
+/// `(v · scale − mean) / std` per channel, from packed pixels to planes.
+struct Norm {
+    scale: f32,
+    mean: [f32; 3],
+    std: [f32; 3],
+}
+
+impl Norm {
+    /// Converts one row; `ch[c]` is the packed channel that goes to plane `c`. Written so the
+    /// compiler vectorises it (with AVX2 where the CPU has it): this runs for every input pixel.
+    fn row(&self, src: &[u8], ch: [usize; 3], planes: [&mut [f32]; 3]) {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2, checked just above.
+            return unsafe { self.row_avx2(src, ch, planes) };
+        }
+        self.row_body(src, ch, planes)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn row_avx2(&self, src: &[u8], ch: [usize; 3], planes: [&mut [f32]; 3]) {
+        self.row_body(src, ch, planes)
+    }
+
+    #[inline(always)]
+    fn row_body(&self, src: &[u8], ch: [usize; 3], planes: [&mut [f32]; 3]) {
+        let [d0, d1, d2] = planes;
+        let n = d0.len();
+        let (d1, d2) = (&mut d1[..n], &mut d2[..n]);
+        let src = &src[..n * 3];
+        let (s, m, sd) = (self.scale, self.mean, self.std);
+        if ch == [0, 1, 2] {
+            for (i, px) in src.chunks_exact(3).enumerate() {
+                d0[i] = (px[0] as f32 * s - m[0]) / sd[0];
+                d1[i] = (px[1] as f32 * s - m[1]) / sd[1];
+                d2[i] = (px[2] as f32 * s - m[2]) / sd[2];
+            }
+        } else {
+            for (i, px) in src.chunks_exact(3).enumerate() {
+                d0[i] = (px[ch[0]] as f32 * s - m[0]) / sd[0];
+                d1[i] = (px[ch[1]] as f32 * s - m[1]) / sd[1];
+                d2[i] = (px[ch[2]] as f32 * s - m[2]) / sd[2];
+            }
+        }
     }
 }
 
@@ -323,59 +391,69 @@ impl Preprocess {
 /// detectors were trained on exactly these pixels, and the ±1 differences of any other bilinear
 /// resize move box edges by a pixel or two.
 pub fn resize_linear_opencv(src: &[u8], sw: u32, sh: u32, dw: u32, dh: u32) -> Vec<u8> {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2, checked just above.
+        return unsafe { resize_linear_avx2(src, sw, sh, dw, dh) };
+    }
+    resize_linear_body(src, sw, sh, dw, dh)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn resize_linear_avx2(src: &[u8], sw: u32, sh: u32, dw: u32, dh: u32) -> Vec<u8> {
+    resize_linear_body(src, sw, sh, dw, dh)
+}
+
+#[inline(always)]
+fn resize_linear_body(src: &[u8], sw: u32, sh: u32, dw: u32, dh: u32) -> Vec<u8> {
     const ONE: f32 = 2048.0;
-    // Per destination coordinate: first source index and the two weights.
-    let taps = |s: u32, d: u32| -> Vec<(usize, i32, i32)> {
+    // Per destination coordinate: the two source indices and their weights. Past an edge, OpenCV
+    // moves a column onto the edge with weights (1, 0), but keeps a row's weights and repeats the
+    // edge row in both taps (the two products round separately, so the results differ by one).
+    let taps = |s: u32, d: u32, rows: bool| -> Vec<(usize, usize, i32, i32)> {
         let scale = 1.0 / (d as f64 / s as f64);
+        let last = s as i64 - 1;
         (0..d)
             .map(|i| {
                 let f = ((i as f64 + 0.5) * scale - 0.5) as f32;
                 let mut sx = f.floor() as i64;
                 let mut fx = f - sx as f32;
-                if sx < 0 {
+                if !rows && sx < 0 {
                     (sx, fx) = (0, 0.0);
                 }
-                if sx >= s as i64 - 1 {
-                    (sx, fx) = (s as i64 - 1, 0.0);
+                if !rows && sx >= last {
+                    (sx, fx) = (last, 0.0);
                 }
                 let a0 = ((1.0 - fx) * ONE).round_ties_even() as i32;
                 let a1 = (fx * ONE).round_ties_even() as i32;
-                (sx as usize, a0, a1)
+                let (p, q) = (sx.clamp(0, last), (sx + 1).clamp(0, last));
+                (p as usize, q as usize, a0, a1)
             })
             .collect()
     };
-    let (xs, ys) = (taps(sw, dw), taps(sh, dh));
+    let (xs, ys) = (taps(sw, dw, false), taps(sh, dh, true));
     let (sw, dw) = (sw as usize, dw as usize);
-    // Horizontal pass into rows of fixed-point sums (scaled by 2048), computed once per source row.
-    let hrow = |y: usize, out: &mut Vec<i32>| {
-        out.resize(dw * 3, 0);
-        let row = &src[y * sw * 3..(y + 1) * sw * 3];
-        for (o, &(sx, a0, a1)) in out.chunks_exact_mut(3).zip(&xs) {
-            let nx = (sx + 1).min(sw - 1);
-            let (p, q) = (&row[sx * 3..sx * 3 + 3], &row[nx * 3..nx * 3 + 3]);
-            for c in 0..3 {
-                o[c] = p[c] as i32 * a0 + q[c] as i32 * a1;
-            }
-        }
-    };
+    let hrow = |y: usize, out: &mut Vec<i32>| hrow(&src[y * sw * 3..(y + 1) * sw * 3], &xs, out);
     let mut cache: [(usize, Vec<i32>); 2] = [(usize::MAX, Vec::new()), (usize::MAX, Vec::new())];
     let mut dst = vec![0u8; dw * dh as usize * 3];
     let mut rows = dst.chunks_exact_mut(dw * 3);
-    for &(sy, b0, b1) in &ys {
-        let ny = (sy + 1).min(sh as usize - 1);
-        for (slot, y) in [(0, sy), (1, ny)] {
-            if cache[slot].0 != y {
-                let other = 1 - slot;
-                if cache[other].0 == y {
-                    cache.swap(0, 1);
-                } else {
-                    let (_, buf) = &mut cache[slot];
-                    hrow(y, buf);
-                    cache[slot].0 = y;
-                }
+    for &(sy, ny, b0, b1) in &ys {
+        // Slot 0 holds row sy, slot 1 row ny (unless both taps are the same edge row).
+        if cache[0].0 != sy {
+            if cache[1].0 == sy {
+                cache.swap(0, 1);
+            } else {
+                hrow(sy, &mut cache[0].1);
+                cache[0].0 = sy;
             }
         }
-        let (r0, r1) = (&cache[0].1, &cache[1].1);
+        if ny != sy && cache[1].0 != ny {
+            hrow(ny, &mut cache[1].1);
+            cache[1].0 = ny;
+        }
+        let r0 = &cache[0].1[..dw * 3];
+        let r1 = if ny == sy { r0 } else { &cache[1].1[..dw * 3] };
         let out = rows.next().expect("one output row per destination y");
         for ((d, s0), s1) in out.iter_mut().zip(r0).zip(r1) {
             // v_mul_hi on 16-bit lanes of the sums shifted by 4, then a rounding shift by 2.
