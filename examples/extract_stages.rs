@@ -38,7 +38,7 @@ fn main() {
             let t1 = Instant::now();
             std::hint::black_box(quality::metrics(&grey, f.width as usize, f.height as usize));
             let t2 = Instant::now();
-            std::hint::black_box(enc.encode(&f.rgb, f.width, f.height).unwrap());
+            std::hint::black_box(enc.encode_frame(&f).unwrap());
             let t3 = Instant::now();
             grey_t += t1 - t0;
             metrics_t += t2 - t1;
