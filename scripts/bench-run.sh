@@ -36,13 +36,14 @@ PY
 }
 
 best_run="" best_mem="" best_py="" best_floor=""
-for _ in $(seq "$runs"); do
-  rm -rf "$work/run" "$work/py"
-  read -r t mem < <(measure "$bin" run "$video" --out "$work/run" --embedder "$embedder" \
+# Every run writes into folders of its own, all removed at the end: deleting the previous run's files
+# just before makes ext4 slow to create new ones (bench-extract.sh says more).
+for i in $(seq "$runs"); do
+  read -r t mem < <(measure "$bin" run "$video" --out "$work/run$i" --embedder "$embedder" \
     --detector "$detector" --threads "$threads" --keep-rejected -q)
-  read -r n dec_s emb_n emb_s det_n det_s < <("$floor" "$work/run" "$video" "$embedder" "$detector" "$threads" 8)
+  read -r n dec_s emb_n emb_s det_n det_s < <("$floor" "$work/run$i" "$video" "$embedder" "$detector" "$threads" 8)
   f=$(python3 -c "print($dec_s + $emb_s + $det_s)")
-  read -r tp _ < <(measure "$py" scripts/bench/python_run.py "$video" "$work/py" "$embedder" "$detector")
+  read -r tp _ < <(measure "$py" scripts/bench/python_run.py "$video" "$work/py$i" "$embedder" "$detector")
   best_run=$(python3 -c "b='$best_run'; print(min($t, float(b)) if b else $t)")
   best_mem=$(python3 -c "b='$best_mem'; print(max($mem, float(b)) if b else $mem)")
   best_floor=$(python3 -c "b='$best_floor'; print(min($f, float(b)) if b else $f)")

@@ -156,6 +156,7 @@ pub fn label(cfg: &LabelConfig, progress: Progress) -> Result<LabelSummary> {
             cfg.threads,
             cfg.device,
             cfg.family,
+            true,
         )?;
         let record = d.record();
         let cats = coco::categories(&d.setup.labels);

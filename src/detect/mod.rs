@@ -282,11 +282,12 @@ impl Detector {
         threads: usize,
         device: crate::runtime::Device,
         family: Option<Family>,
+        spin: bool,
     ) -> Result<Self> {
         let parsed = crate::models::spec::ModelSpec::parse("--detector", spec)?;
         let resolved = crate::models::spec::resolve(spec, &parsed, options)?;
-        let model =
-            crate::runtime::Runtime::get()?.load_model_on(&resolved.file, threads, device)?;
+        let runtime = crate::runtime::Runtime::get()?;
+        let model = runtime.load_model_with(&resolved.file, threads, device, spin)?;
         let setup = DetectorSetup::new(&resolved, &model, family)?;
         Ok(Detector {
             resolved,

@@ -106,7 +106,7 @@ pub fn dedup(cfg: &DedupConfig, progress: Progress) -> Result<DedupSummary> {
     let Embedder {
         mut model, setup, ..
     } = {
-        let e = Embedder::load(&cfg.embedder, &cfg.resolve, cfg.threads, cfg.device)?;
+        let e = Embedder::load(&cfg.embedder, &cfg.resolve, cfg.threads, cfg.device, true)?;
         summary.embedder = Some(e.record());
         e
     };

@@ -95,10 +95,11 @@ impl Embedder {
         options: &ResolveOptions,
         threads: usize,
         device: Device,
+        spin: bool,
     ) -> Result<Self> {
         let parsed = ModelSpec::parse("--embedder", spec)?;
         let resolved = resolve(spec, &parsed, options)?;
-        let model = Runtime::get()?.load_model_on(&resolved.file, threads, device)?;
+        let model = Runtime::get()?.load_model_with(&resolved.file, threads, device, spin)?;
         let setup = EmbedderSetup::new(&resolved, &model)?;
         Ok(Embedder {
             resolved,

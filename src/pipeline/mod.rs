@@ -149,11 +149,13 @@ pub fn run(
     let started = Instant::now();
     let inputs = extract::plan_inputs(&cfg.extract)?;
     // Both models load, and every option is checked against them, before any file is touched.
+    // Their threads sleep when idle: the two sessions and the extract workers share the cores.
     let embedder = Embedder::load(
         &cfg.dedup.embedder,
         &cfg.dedup.resolve,
         cfg.dedup.threads,
         cfg.dedup.device,
+        false,
     )?;
     let detector = Detector::load(
         &cfg.label.detector,
@@ -161,6 +163,7 @@ pub fn run(
         cfg.label.threads,
         cfg.label.device,
         cfg.label.family,
+        false,
     )?;
     label::class_filter(&cfg.label.filters, &detector.setup.labels)?;
     let params = params(cfg, &inputs, &embedder.resolved, &detector.resolved);
