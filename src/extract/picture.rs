@@ -1,6 +1,7 @@
 //! Resizing and JPEG encoding of kept frames: the two most expensive steps per frame after decoding,
-//! hence `fast_image_resize` (SIMD convolution) and libjpeg-turbo, each reused across frames by one
-//! worker so no per-frame set-up is paid.
+//! hence libjpeg-turbo and SIMD resizers, each reused across frames by one worker so no per-frame
+//! set-up is paid. Most video decodes to 4:2:0 YCbCr, which is what a JPEG holds too, so such frames
+//! are resized and encoded as planes: no colour conversion either way, half the samples of RGB.
 
 use fast_image_resize::images::{Image, ImageRef};
 use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
@@ -147,10 +148,6 @@ impl Encoder {
     /// them without a colour conversion. Leaves the JPEG in `self.encoded` and returns its length.
     fn encode_yuv(&mut self, yuv: &Yuv420, size: (u32, u32)) -> Result<usize> {
         let src = yuv.frame();
-        let err = |m: String| Error::Image {
-            context: "resize".into(),
-            message: m,
-        };
         let frame = if (src.width(), src.height()) == size {
             src
         } else {
@@ -169,14 +166,12 @@ impl Encoder {
                     size.1,
                     scaling::Flags::BILINEAR,
                 )
-                .map_err(|e| err(e.to_string()))?;
+                .map_err(resize_error)?;
                 self.scaler = Some(ctx);
                 self.scaled = ffmpeg::frame::Video::empty();
             }
             let scaler = self.scaler.as_mut().expect("scaler set just above");
-            scaler
-                .run(src, &mut self.scaled)
-                .map_err(|e| err(e.to_string()))?;
+            scaler.run(src, &mut self.scaled).map_err(resize_error)?;
             &self.scaled
         };
         let (w, h) = (size.0 as usize, size.1 as usize);
@@ -202,43 +197,28 @@ impl Encoder {
             height: h,
             subsamp: turbojpeg::Subsamp::Sub2x2,
         };
-        let jpeg_err = |e: turbojpeg::Error| Error::Image {
-            context: "JPEG encoder".into(),
-            message: e.to_string(),
-        };
-        let bound = self.jpeg.buf_len(w, h).map_err(jpeg_err)?;
-        if self.encoded.len() < bound {
-            self.encoded.resize(bound, 0);
-        }
-        let mut output = turbojpeg::OutputBuf::borrowed(&mut self.encoded);
-        self.jpeg
-            .compress_yuv(image, &mut output)
-            .map_err(jpeg_err)?;
-        Ok(output.len())
+        compress(&mut self.jpeg, &mut self.encoded, size, |jpeg, out| {
+            jpeg.compress_yuv(image, out)
+        })
     }
 
     /// Resizes packed RGB (`width`×`height`) as configured and returns the JPEG bytes (valid until
     /// the next call) and the picture's size.
     pub fn encode(&mut self, rgb: &[u8], width: u32, height: u32) -> Result<(&[u8], (u32, u32))> {
         let p = placement((width, height), &self.out);
-        let err = |m: String| Error::Image {
-            context: "resize".into(),
-            message: m,
-        };
         let pixels: &[u8] = if p.scaled == (width, height) && p.canvas == p.scaled {
             rgb
         } else {
-            let src = ImageRef::new(width, height, rgb, PixelType::U8x3)
-                .map_err(|e| err(e.to_string()))?;
+            let src = ImageRef::new(width, height, rgb, PixelType::U8x3).map_err(resize_error)?;
             self.resized
                 .resize(p.scaled.0 as usize * p.scaled.1 as usize * 3, 0);
             let mut dst =
                 Image::from_slice_u8(p.scaled.0, p.scaled.1, &mut self.resized, PixelType::U8x3)
-                    .map_err(|e| err(e.to_string()))?;
+                    .map_err(resize_error)?;
             let opts = ResizeOptions::new().resize_alg(resize_alg((width, height), p.scaled));
             self.resizer
                 .resize(&src, &mut dst, &opts)
-                .map_err(|e| err(e.to_string()))?;
+                .map_err(resize_error)?;
             if p.canvas == p.scaled {
                 &self.resized
             } else {
@@ -254,23 +234,43 @@ impl Encoder {
             height: ch as usize,
             format: turbojpeg::PixelFormat::RGB,
         };
-        let jpeg_err = |e: turbojpeg::Error| Error::Image {
-            context: "JPEG encoder".into(),
-            message: e.to_string(),
-        };
-        let bound = self
-            .jpeg
-            .buf_len(cw as usize, ch as usize)
-            .map_err(jpeg_err)?;
-        if self.encoded.len() < bound {
-            self.encoded.resize(bound, 0);
-        }
-        let len = {
-            let mut output = turbojpeg::OutputBuf::borrowed(&mut self.encoded);
-            self.jpeg.compress(image, &mut output).map_err(jpeg_err)?;
-            output.len()
-        };
+        let len = compress(&mut self.jpeg, &mut self.encoded, p.canvas, |jpeg, out| {
+            jpeg.compress(image, out)
+        })?;
         Ok((&self.encoded[..len], p.canvas))
+    }
+}
+
+/// Runs one TurboJPEG compression into `encoded`, grown first to the worst case for a `size`
+/// picture (so TurboJPEG never reallocates), and returns the JPEG's length.
+fn compress(
+    jpeg: &mut turbojpeg::Compressor,
+    encoded: &mut Vec<u8>,
+    size: (u32, u32),
+    run: impl FnOnce(
+        &mut turbojpeg::Compressor,
+        &mut turbojpeg::OutputBuf,
+    ) -> std::result::Result<(), turbojpeg::Error>,
+) -> Result<usize> {
+    let err = |e: turbojpeg::Error| Error::Image {
+        context: "JPEG encoder".into(),
+        message: e.to_string(),
+    };
+    let bound = jpeg
+        .buf_len(size.0 as usize, size.1 as usize)
+        .map_err(err)?;
+    if encoded.len() < bound {
+        encoded.resize(bound, 0);
+    }
+    let mut output = turbojpeg::OutputBuf::borrowed(encoded);
+    run(jpeg, &mut output).map_err(err)?;
+    Ok(output.len())
+}
+
+fn resize_error(e: impl ToString) -> Error {
+    Error::Image {
+        context: "resize".into(),
+        message: e.to_string(),
     }
 }
 
@@ -308,22 +308,23 @@ fn pack_plane(
         let from = row.min(h - 1) * stride;
         let (line, out) = (&src[from..from + w], &mut dst[row * pw..(row + 1) * pw]);
         let (body, pad) = out.split_at_mut(w);
-        if !expand {
-            body.copy_from_slice(line);
+        if expand {
+            expand_range(line, body, r);
         } else {
-            #[cfg(target_arch = "x86_64")]
-            if std::arch::is_x86_feature_detected!("avx2") {
-                // SAFETY: the CPU supports AVX2, checked just above.
-                unsafe { expand_avx2(line, body, r) };
-            } else {
-                expand_row(line, body, r);
-            }
-            #[cfg(not(target_arch = "x86_64"))]
-            expand_row(line, body, r);
+            body.copy_from_slice(line);
         }
         let edge = body[w - 1];
         pad.fill(edge);
     }
+}
+
+fn expand_range(src: &[u8], dst: &mut [u8], r: Range) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2, checked just above.
+        return unsafe { expand_avx2(src, dst, r) };
+    }
+    expand_row(src, dst, r)
 }
 
 #[cfg(target_arch = "x86_64")]

@@ -299,12 +299,6 @@ impl Preprocess {
         for (c, p) in [&mut *p0, &mut *p1, &mut *p2].into_iter().enumerate() {
             p.fill(value(c, pad));
         }
-        // The same expression as `value`, per pixel.
-        let norm = Norm {
-            scale: self.scale,
-            mean: self.mean,
-            std: self.std,
-        };
         let tw = tw as usize;
         for y in y_from..y_to {
             let sy = y - y_from + crop.1 as usize;
@@ -312,7 +306,7 @@ impl Preprocess {
             let src_row = &src_row[..(x_to - x_from) * 3];
             let span = y * tw + x_from..y * tw + x_to;
             let planes = [&mut p0[span.clone()], &mut p1[span.clone()], &mut p2[span]];
-            norm.row(src_row, order, planes);
+            self.planes_row(src_row, order, planes);
         }
         transform
     }
@@ -338,33 +332,27 @@ fn hrow(row: &[u8], xs: &[(usize, usize, i32, i32)], out: &mut Vec<i32>) {
     }
 }
 
-/// `(v · scale − mean) / std` per channel, from packed pixels to planes.
-struct Norm {
-    scale: f32,
-    mean: [f32; 3],
-    std: [f32; 3],
-}
-
-impl Norm {
+/// `value` of [`Preprocess::apply`] for every pixel of a row, from packed pixels to planes.
+impl Preprocess {
     /// Converts one row; `ch[c]` is the packed channel that goes to plane `c`. Written so the
     /// compiler vectorises it (with AVX2 where the CPU has it): this runs for every input pixel.
-    fn row(&self, src: &[u8], ch: [usize; 3], planes: [&mut [f32]; 3]) {
+    fn planes_row(&self, src: &[u8], ch: [usize; 3], planes: [&mut [f32]; 3]) {
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU supports AVX2, checked just above.
-            return unsafe { self.row_avx2(src, ch, planes) };
+            return unsafe { self.planes_row_avx2(src, ch, planes) };
         }
-        self.row_body(src, ch, planes)
+        self.planes_row_body(src, ch, planes)
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
-    unsafe fn row_avx2(&self, src: &[u8], ch: [usize; 3], planes: [&mut [f32]; 3]) {
-        self.row_body(src, ch, planes)
+    unsafe fn planes_row_avx2(&self, src: &[u8], ch: [usize; 3], planes: [&mut [f32]; 3]) {
+        self.planes_row_body(src, ch, planes)
     }
 
     #[inline(always)]
-    fn row_body(&self, src: &[u8], ch: [usize; 3], planes: [&mut [f32]; 3]) {
+    fn planes_row_body(&self, src: &[u8], ch: [usize; 3], planes: [&mut [f32]; 3]) {
         let [d0, d1, d2] = planes;
         let n = d0.len();
         let (d1, d2) = (&mut d1[..n], &mut d2[..n]);
