@@ -725,14 +725,34 @@ fn dedup_curve(
             } else {
                 (exact_limit, source)
             };
-            let mut points = Vec::with_capacity(grid.len());
-            for &t in &grid {
+            // One replay per thread at a time, thresholds dealt round-robin: the high ones keep
+            // most frames and cost the most.
+            let replay = |t: f64| -> Result<(f64, u64)> {
                 let d = decide(
-                    records, &seen, &present, &emb, dim, t as f32, min_gap, limit, threads,
+                    records, &seen, &present, &emb, dim, t as f32, min_gap, limit, 1,
                 )?;
-                let kept = d.iter().filter(|d| matches!(d, Decision::Kept)).count();
-                points.push((t, kept as u64));
-            }
+                Ok((t, d.iter().filter(|d| matches!(d, Decision::Kept)).count() as u64))
+            };
+            let mut points = std::thread::scope(|s| {
+                let workers: Vec<_> = (0..threads.min(grid.len()))
+                    .map(|w| {
+                        let (grid, replay) = (&grid, &replay);
+                        s.spawn(move || {
+                            grid.iter()
+                                .skip(w)
+                                .step_by(threads)
+                                .map(|&t| replay(t))
+                                .collect::<Result<Vec<_>>>()
+                        })
+                    })
+                    .collect();
+                workers
+                    .into_iter()
+                    .map(|w| w.join().expect("replay thread panicked"))
+                    .collect::<Result<Vec<Vec<_>>>>()
+            })?
+            .concat();
+            points.sort_by(|a, b| a.0.total_cmp(&b.0));
             return Ok(Some(DedupCurve {
                 threshold,
                 source,
