@@ -315,7 +315,10 @@ pub fn extract(
             &mut writer,
             input,
             progress.clone(),
-            &mut |_| Ok(()),
+            FrameSink {
+                hook: None,
+                on_record: &mut |_, _| Ok(()),
+            },
         )?;
         on_video(&v);
         summary.videos.push(v);
@@ -358,24 +361,37 @@ impl RunSummary {
     }
 }
 
+/// Work a caller adds to the frame workers for each kept frame, while its decoded pixels are still
+/// in memory; its result goes with the frame's record to `on_record`. `run` prepares the embedder's
+/// input this way instead of reading every JPEG back.
+pub type KeptFrameHook<'a> = &'a (dyn Fn(&DecodedFrame) -> Vec<f32> + Sync);
+
+/// Takes each written record in decode order, with what the hook made of it if it is kept.
+pub type OnRecord<'a> = dyn FnMut(&FrameRecord, Option<Vec<f32>>) -> Result<()> + 'a;
+
+/// What a caller does with the frames of a video as they are extracted.
+pub struct FrameSink<'a, 'b> {
+    pub hook: Option<KeptFrameHook<'a>>,
+    pub on_record: &'b mut OnRecord<'a>,
+}
+
 /// Extracts one video, appending its records to `writer` and handing each written record to
-/// `on_record` in decode order (an `Err` from it stops the video). A video that cannot be read is
-/// a failed summary, not an error; errors are what stops the whole run (the output folder).
+/// `on_record` in decode order, with what `hook` made of a kept frame (an `Err` from `on_record`
+/// stops the video). A video that cannot be read is a failed summary, not an error; errors are what
+/// stops the whole run (the output folder).
 pub fn extract_video(
     cfg: &ExtractConfig,
     dataset: &Dataset,
     writer: &mut RecordWriter,
     input: &Input,
     progress: Progress,
-    on_record: &mut dyn FnMut(&FrameRecord) -> Result<()>,
+    sink: FrameSink,
 ) -> Result<VideoSummary> {
     let video = InputVideo {
         path: input.path.clone(),
         shown: input.shown.clone(),
     };
-    match process_video(
-        cfg, dataset, writer, &video, &input.key, progress, on_record,
-    ) {
+    match process_video(cfg, dataset, writer, &video, &input.key, progress, sink) {
         Ok(v) => Ok(v),
         Err(e) if matches!(e, Error::Input { .. }) => Ok(VideoSummary::failed(
             input.shown.clone(),
@@ -400,6 +416,7 @@ struct Job {
 struct Done {
     seq: u64,
     record: FrameRecord,
+    hooked: Option<Vec<f32>>,
 }
 
 /// What a worker needs that is the same for every frame of a video.
@@ -408,6 +425,7 @@ struct FrameContext<'a> {
     dataset: &'a Dataset,
     video: &'a str,
     key: &'a str,
+    hook: Option<KeptFrameHook<'a>>,
 }
 
 fn process_video(
@@ -417,8 +435,9 @@ fn process_video(
     video: &InputVideo,
     key: &str,
     progress: Progress,
-    on_record: &mut dyn FnMut(&FrameRecord) -> Result<()>,
+    sink: FrameSink,
 ) -> Result<VideoSummary> {
+    let FrameSink { hook, on_record } = sink;
     let started = Instant::now();
     let source = VideoSource::open(&video.path)?;
     let info = source.info().clone();
@@ -436,6 +455,7 @@ fn process_video(
         dataset,
         video: &video.shown,
         key,
+        hook,
     };
 
     let mut summary = VideoSummary {
@@ -509,7 +529,7 @@ fn process_video(
         drop(done_tx);
 
         // Records in decode order: hold early finishers until their predecessors arrive.
-        let mut pending: HashMap<u64, FrameRecord> = HashMap::new();
+        let mut pending: HashMap<u64, (FrameRecord, Option<Vec<f32>>)> = HashMap::new();
         let mut next = 0u64;
         for done in done_rx {
             let done = match done {
@@ -520,8 +540,8 @@ fn process_video(
                     continue;
                 }
             };
-            pending.insert(done.seq, done.record);
-            while let Some(record) = pending.remove(&next) {
+            pending.insert(done.seq, (done.record, done.hooked));
+            while let Some((record, hooked)) = pending.remove(&next) {
                 next += 1;
                 if first_error.is_some() {
                     continue;
@@ -532,7 +552,10 @@ fn process_video(
                     s => *summary.rejected.entry(s.as_str().into()).or_default() += 1,
                 }
                 summary.written += record.file.is_some() as u64;
-                if let Err(e) = writer.write(&record).and_then(|()| on_record(&record)) {
+                if let Err(e) = writer
+                    .write(&record)
+                    .and_then(|()| on_record(&record, hooked))
+                {
                     abort.store(true, Ordering::Relaxed);
                     first_error = Some(e);
                 }
@@ -589,6 +612,10 @@ fn process_frame(
         }
         None => None,
     };
+    let hooked = match ctx.hook {
+        Some(hook) if status == FrameStatus::Kept => Some(hook(f)),
+        _ => None,
+    };
     let record = FrameRecord {
         video: ctx.video.to_string(),
         frame: f.index,
@@ -606,5 +633,6 @@ fn process_frame(
     Ok(Done {
         seq: job.seq,
         record,
+        hooked,
     })
 }

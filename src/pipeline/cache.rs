@@ -147,6 +147,15 @@ impl StateDir {
             .collect()
     }
 
+    pub fn rewrite_videos(&self, videos: &[VideoSummary]) -> Result<()> {
+        let mut text = String::new();
+        for v in videos {
+            text.push_str(&serde_json::to_string(v).expect("summaries serialise"));
+            text.push('\n');
+        }
+        crate::dataset::write_atomic(&self.videos_path(), text.as_bytes())
+    }
+
     pub fn mark_complete(&self) -> Result<()> {
         crate::dataset::write_atomic(&self.dir.join("complete"), b"ok\n")
     }

@@ -1,16 +1,19 @@
 //! `framelabel run`: every stage in one pass, streaming, and resumable after a crash or a kill.
 //!
 //! ```text
-//!  main thread ── extract (decode ▶ quality ▶ JPEG) ──▶ kept frames ─▶ embed thread ─▶ survivors ─▶ detect thread
-//!                 .framelabel/frames.jsonl                 embeddings.bin      (per video)     detections.jsonl
+//!  main thread ── extract (decode ▶ quality ▶ JPEG, embedder input) ──▶ kept frames ─▶ embed thread ─▶ survivors ─▶ detect thread
+//!                 .framelabel/frames.jsonl                                  embeddings.bin      (per video)     detections.jsonl
 //! ```
 //!
 //! The stages overlap on their own threads joined by bounded channels, so memory stays flat and the
-//! expensive detector only sees frames that survive deduplication within their video. The dedup rule
-//! of the `dedup` stage needs every embedding (it walks frames in order of quality), so the final
-//! decision is taken once, over the whole run, at the end: it agrees with the per-video one except
-//! for the rare frame whose group changes across videos, which is labelled then. The result is the
-//! one `extract`, `dedup` and `label` give when run one after the other.
+//! expensive detector only sees frames that survive deduplication within their video. The embedder
+//! sees the decoded frame, prepared by the frame workers while it is in memory: reading every JPEG
+//! back cost more than the embedding model itself. The dedup rule of the `dedup` stage needs every
+//! embedding (it walks frames in order of quality), so the final decision is taken once, over the
+//! whole run, at the end: it agrees with the per-video one except for the rare frame whose group
+//! changes across videos, which is labelled then. Extraction and detection are those of `extract`
+//! and `label`; the dedup stage embeds the JPEGs instead of the frames, so near the threshold the
+//! two may decide a frame differently (the README has the figures).
 //!
 //! Everything a run computes is written under `DIR/.framelabel/` as it goes (records, embeddings,
 //! detections, finished videos), each line or row flushed when done. A killed run started again
@@ -39,10 +42,13 @@ use crate::embed::dedup::{self, DedupConfig, DedupSummary};
 use crate::embed::similar::{Decision, normalise};
 use crate::error::{Error, Result};
 use crate::export::{ExportConfig, Exported, Format};
+use crate::extract::decode::DecodedFrame;
+use crate::extract::picture::{Output, placement};
 use crate::extract::{self, ExtractConfig, Input, RunSummary, VideoSummary};
 use crate::models::spec::ResolvedModel;
 use crate::progress::Progress;
-use crate::runtime::batch::run_pictures;
+use crate::runtime::batch::{run_pictures, run_tensors};
+use crate::runtime::preprocess::Preprocess;
 use cache::{Detections, Embeddings, StateDir};
 pub use cache::{STATE_DIR, read_embeddings};
 
@@ -128,7 +134,9 @@ struct Params {
 
 /// A kept frame on its way to the embedder, or the end of a video.
 enum ToEmbed {
-    Frame(Box<FrameRecord>),
+    /// The record, and the embedder's input made from the decoded frame (none for frames of a video
+    /// an earlier run finished: their embeddings are cached).
+    Frame(Box<FrameRecord>, Option<Vec<f32>>),
     VideoDone,
 }
 
@@ -150,32 +158,52 @@ pub fn run(
     let inputs = extract::plan_inputs(&cfg.extract)?;
     // Both models load, and every option is checked against them, before any file is touched.
     // Their threads sleep when idle: the two sessions and the extract workers share the cores.
-    let embedder = Embedder::load(
-        &cfg.dedup.embedder,
-        &cfg.dedup.resolve,
-        cfg.dedup.threads,
-        cfg.dedup.device,
-        false,
-    )?;
-    let detector = Detector::load(
-        &cfg.label.detector,
-        &cfg.label.resolve,
-        cfg.label.threads,
-        cfg.label.device,
-        cfg.label.family,
-        false,
-    )?;
+    // They load side by side (a third of a second one after the other).
+    let (embedder, detector) = std::thread::scope(|s| {
+        let detector = s.spawn(|| {
+            Detector::load(
+                &cfg.label.detector,
+                &cfg.label.resolve,
+                cfg.label.threads,
+                cfg.label.device,
+                cfg.label.family,
+                false,
+            )
+        });
+        let embedder = Embedder::load(
+            &cfg.dedup.embedder,
+            &cfg.dedup.resolve,
+            cfg.dedup.threads,
+            cfg.dedup.device,
+            false,
+        );
+        (embedder, detector.join().expect("model loading panicked"))
+    });
+    let (embedder, detector) = (embedder?, detector?);
     label::class_filter(&cfg.label.filters, &detector.setup.labels)?;
     let params = params(cfg, &inputs, &embedder.resolved, &detector.resolved);
+    tracing::debug!(elapsed_s = started.elapsed().as_secs_f64(), "models loaded");
 
     let dataset = Dataset::new(&cfg.extract.out);
     let state = StateDir::open(&dataset, &params, cfg.extract.force)?;
     extract::create_rejected_dirs(&cfg.extract, &dataset)?;
     let resumed = state.resumed;
-    let finished: Vec<VideoSummary> = state.finished_videos()?;
+    let mut embeddings = Embeddings::open(&state.embeddings_path())?;
+    let mut detections = Detections::open(&state.detections_path())?;
+    let reused = (embeddings.len() as u64, detections.len() as u64);
+    let mut earlier = state.read_frames()?;
+    // A video is finished when every kept frame of it has its embedding: embeddings are made from
+    // the decoded frames, so a video whose embeddings were cut short is decoded again.
+    let mut finished: Vec<VideoSummary> = state.finished_videos()?;
+    finished.retain(|v| {
+        earlier
+            .iter()
+            .filter(|r| r.video == v.video && r.status == FrameStatus::Kept && r.file.is_some())
+            .all(|r| embeddings.get(&key(r)).is_some())
+    });
+    state.rewrite_videos(&finished)?;
     let done_videos: HashSet<String> = finished.iter().map(|v| v.video.clone()).collect();
     // Records of finished videos stay; a video that was cut short starts again from its first frame.
-    let mut earlier = state.read_frames()?;
     let partial: Vec<FrameRecord> = earlier
         .iter()
         .filter(|r| !done_videos.contains(&r.video))
@@ -191,10 +219,6 @@ pub fn run(
     let mut writer = RecordWriter::append(state.frames_path())?;
     let mut video_log = RecordWriter::append(state.videos_path())?;
 
-    let mut embeddings = Embeddings::open(&state.embeddings_path())?;
-    let mut detections = Detections::open(&state.detections_path())?;
-    let reused = (embeddings.len() as u64, detections.len() as u64);
-
     let progress = progress.grouped();
     let overall = progress.bar("run", Some(inputs.len() as u64), "videos");
     let embed_bar = progress.bar("embed", Some(0), "kept frames");
@@ -204,24 +228,19 @@ pub fn run(
     let mut summary = RunSummary::new("run", &cfg.extract);
     let mut embed_s = 0.0;
     let mut detect_s = 0.0;
+    let prepare = embed_input(embedder.setup.preprocess, cfg.extract.output);
     let (mut embedder, mut detector) = (embedder, detector);
     std::thread::scope(|scope| -> Result<()> {
-        let (frame_tx, frame_rx) = crossbeam_channel::bounded::<ToEmbed>(4 * EMBED_CHUNK);
+        // Each queued frame holds its embedder input (600 kB for 224×224).
+        let (frame_tx, frame_rx) = crossbeam_channel::bounded::<ToEmbed>(2 * EMBED_CHUNK);
         let (surv_tx, surv_rx) = crossbeam_channel::bounded::<Vec<FrameRecord>>(64);
         let embed_thread = {
-            let (embedder, embeddings, counts, bar, dataset) = (
-                &mut embedder,
-                &mut embeddings,
-                &counts,
-                &embed_bar,
-                &dataset,
-            );
+            let (embedder, embeddings, counts, bar) =
+                (&mut embedder, &mut embeddings, &counts, &embed_bar);
             std::thread::Builder::new()
                 .name("embed".into())
                 .spawn_scoped(scope, move || {
-                    embed_stage(
-                        cfg, dataset, embedder, embeddings, frame_rx, surv_tx, counts, bar,
-                    )
+                    embed_stage(cfg, embedder, embeddings, frame_rx, surv_tx, counts, bar)
                 })
                 .expect("spawn embed thread")
         };
@@ -241,13 +260,16 @@ pub fn run(
                 .expect("spawn detect thread")
         };
 
-        let feed = |frame_tx: &crossbeam_channel::Sender<ToEmbed>, r: &FrameRecord| -> Result<()> {
+        let feed = |frame_tx: &crossbeam_channel::Sender<ToEmbed>,
+                    r: &FrameRecord,
+                    input: Option<Vec<f32>>|
+         -> Result<()> {
             if r.status == FrameStatus::Kept && r.file.is_some() {
                 counts.kept.fetch_add(1, Ordering::Relaxed);
                 embed_bar.inc_length(1);
                 overall.set_message(status_line(&counts));
                 frame_tx
-                    .send(ToEmbed::Frame(Box::new(r.clone())))
+                    .send(ToEmbed::Frame(Box::new(r.clone()), input))
                     .map_err(|_| stage_stopped())?;
             }
             Ok(())
@@ -256,7 +278,7 @@ pub fn run(
             for input in &inputs {
                 if let Some(v) = finished.iter().find(|v| v.video == input.shown) {
                     for r in earlier.iter().filter(|r| r.video == input.shown) {
-                        feed(&frame_tx, r)?;
+                        feed(&frame_tx, r, None)?;
                     }
                     summary.push(v.clone());
                 } else {
@@ -266,7 +288,10 @@ pub fn run(
                         &mut writer,
                         input,
                         progress.clone(),
-                        &mut |r| feed(&frame_tx, r),
+                        extract::FrameSink {
+                            hook: Some(&prepare),
+                            on_record: &mut |r, input| feed(&frame_tx, r, input),
+                        },
                     )?;
                     video_log.write(&v)?;
                     on_video(&v);
@@ -296,6 +321,12 @@ pub fn run(
     })?;
     overall.finish_and_clear();
     embed_bar.finish_and_clear();
+    tracing::debug!(
+        elapsed_s = started.elapsed().as_secs_f64(),
+        embed_s,
+        detect_s,
+        "videos done"
+    );
 
     // The run-wide decisions, from the records and caches alone.
     let mut records = state.read_frames()?;
@@ -357,6 +388,11 @@ pub fn run(
         detect_s += t.elapsed().as_secs_f64();
     }
     detect_bar.finish_and_clear();
+    tracing::debug!(
+        elapsed_s = started.elapsed().as_secs_f64(),
+        revived = revived.len(),
+        "run-wide dedup decided"
+    );
     let detected_then_duplicate = present
         .iter()
         .filter(|&&k| matches!(decisions[k], Decision::Duplicate { .. }))
@@ -444,6 +480,7 @@ pub fn run(
     };
 
     let elapsed_s = started.elapsed().as_secs_f64();
+    tracing::debug!(elapsed_s, "output written");
     let stats = RunStats {
         resumed,
         videos_skipped: finished.len() as u64,
@@ -466,6 +503,10 @@ pub fn run(
         )?)),
         None => None,
     };
+    tracing::debug!(
+        elapsed_s = started.elapsed().as_secs_f64(),
+        "report written"
+    );
     state.mark_complete()?;
     Ok(RunOutcome {
         extract: summary,
@@ -475,6 +516,24 @@ pub fn run(
         report,
         run: stats,
     })
+}
+
+/// Makes the embedder's input from a decoded frame, as [`Preprocess::apply`] would from its JPEG:
+/// the model's window is placed on the picture as written (before any padding), and the pixels
+/// resampled from the frame in one step. The picture then differs from the JPEG only by the
+/// compression, and reading and decoding every kept JPEG again is saved.
+fn embed_input(pre: Preprocess, output: Output) -> impl Fn(&DecodedFrame) -> Vec<f32> + Sync {
+    thread_local! {
+        static RESIZER: std::cell::RefCell<fast_image_resize::Resizer> =
+            std::cell::RefCell::new(fast_image_resize::Resizer::new());
+    }
+    move |f: &DecodedFrame| {
+        let src = (f.width, f.height);
+        let view = placement(src, &output).scaled;
+        let mut t = Vec::with_capacity((pre.size.0 * pre.size.1 * 3) as usize);
+        RESIZER.with_borrow_mut(|r| pre.apply_as(r, &f.rgb, src, view, &mut t));
+        t
+    }
 }
 
 /// The cache key of a frame: its file name, unique within a run.
@@ -541,12 +600,12 @@ fn params(
     serde_json::to_value(&p).expect("params serialise")
 }
 
-/// The embed thread: embeds kept frames as they come, and at the end of each video sends the frames
-/// the dedup rule keeps within that video to the detector.
+/// The embed thread: embeds kept frames as they come (from the input the frame workers prepared),
+/// and at the end of each video sends the frames the dedup rule keeps within that video to the
+/// detector.
 #[allow(clippy::too_many_arguments)]
 fn embed_stage(
     cfg: &RunConfig,
-    dataset: &Dataset,
     embedder: &mut Embedder,
     cache: &mut Embeddings,
     rx: crossbeam_channel::Receiver<ToEmbed>,
@@ -555,64 +614,77 @@ fn embed_stage(
     bar: &ProgressBar,
 ) -> Result<f64> {
     let dim = embedder.setup.dim;
+    let batch = if embedder.model.dynamic_batch() {
+        cfg.dedup.batch_size.max(1)
+    } else {
+        1
+    };
     let mut busy = 0.0;
     let mut video: Vec<FrameRecord> = Vec::new();
-    let mut pending: Vec<usize> = Vec::new();
-    let mut embed = |video: &[FrameRecord], pending: &mut Vec<usize>, cache: &mut Embeddings| {
-        let paths: Vec<PathBuf> = pending
+    // Frames waiting for the model, with their input.
+    let mut ready: Vec<(usize, Vec<f32>)> = Vec::new();
+    let mut unflushed = 0usize;
+    let output = embedder.setup.output.clone();
+    let row_of = |outputs: &[crate::runtime::Output], b: usize| {
+        let out = outputs
             .iter()
-            .map(|&i| dataset.file_path(&video[i]))
-            .collect();
-        let mut rows: Vec<Option<Vec<f32>>> = vec![None; paths.len()];
-        let output = embedder.setup.output.clone();
-        run_pictures(
-            &paths,
-            &embedder.setup.preprocess,
+            .find(|o| o.name == output)
+            .expect("the output chosen at load time is produced");
+        let mut row = out.data[b * dim..(b + 1) * dim].to_vec();
+        normalise(&mut row);
+        row
+    };
+    let mut embed = |video: &[FrameRecord],
+                     ready: &mut Vec<(usize, Vec<f32>)>,
+                     cache: &mut Embeddings|
+     -> Result<usize> {
+        let (frames, tensors): (Vec<usize>, Vec<Vec<f32>>) = ready.drain(..).unzip();
+        let mut rows = Vec::with_capacity(frames.len());
+        run_tensors(
+            &tensors,
+            embedder.setup.preprocess.size,
             &mut embedder.model,
-            cfg.dedup.batch_size,
-            (cfg.dedup.threads / 2).clamp(1, 4),
-            bar,
-            |outputs, b, pic| {
-                let out = outputs
-                    .iter()
-                    .find(|o| o.name == output)
-                    .expect("the output chosen at load time is produced");
-                let mut row = out.data[b * dim..(b + 1) * dim].to_vec();
-                normalise(&mut row);
-                rows[pic.index] = Some(row);
-            },
+            batch,
+            |outputs, b, _| rows.push(row_of(outputs, b)),
         )?;
-        for (&i, row) in pending.iter().zip(rows) {
-            if let Some(row) = row {
-                cache.insert(&key(&video[i]), row)?;
-            }
+        for (&i, row) in frames.iter().zip(rows) {
+            cache.insert(&key(&video[i]), row)?;
         }
-        cache.flush()?;
+        bar.inc(frames.len() as u64);
         counts
             .embedded
-            .fetch_add(pending.len() as u64, Ordering::Relaxed);
-        pending.clear();
-        Result::Ok(())
+            .fetch_add(frames.len() as u64, Ordering::Relaxed);
+        Result::Ok(frames.len())
     };
     for msg in rx {
         match msg {
-            ToEmbed::Frame(r) => {
+            ToEmbed::Frame(r, input) => {
                 if cache.get(&key(&r)).is_some() {
                     bar.inc(1);
                     counts.embedded.fetch_add(1, Ordering::Relaxed);
+                } else if let Some(t) = input {
+                    ready.push((video.len(), t));
                 } else {
-                    pending.push(video.len());
+                    return Err(Error::Runtime {
+                        message: format!("no embedding of {} in the run's cache", key(&r)),
+                    });
                 }
                 video.push(*r);
-                if pending.len() >= EMBED_CHUNK {
+                if ready.len() >= batch {
                     let t = Instant::now();
-                    embed(&video, &mut pending, cache)?;
+                    unflushed += embed(&video, &mut ready, cache)?;
+                    if unflushed >= EMBED_CHUNK {
+                        cache.flush()?;
+                        unflushed = 0;
+                    }
                     busy += t.elapsed().as_secs_f64();
                 }
             }
             ToEmbed::VideoDone => {
                 let t = Instant::now();
-                embed(&video, &mut pending, cache)?;
+                embed(&video, &mut ready, cache)?;
+                cache.flush()?;
+                unflushed = 0;
                 let present: Vec<usize> = (0..video.len())
                     .filter(|&i| cache.get(&key(&video[i])).is_some())
                     .collect();

@@ -123,3 +123,37 @@ pub fn read_rgb(path: &Path) -> Option<(Vec<u8>, u32, u32)> {
     let img = turbojpeg::decompress(&bytes, turbojpeg::PixelFormat::RGB).ok()?;
     Some((img.pixels, img.width as u32, img.height as u32))
 }
+
+/// Runs `model` over input tensors made beforehand (each one picture of `size`, CHW), `batch` at a
+/// time (1 when its batch axis is fixed), and calls `each(outputs, b, i)` for tensor `i`, picture
+/// `b` of its batch.
+pub fn run_tensors(
+    tensors: &[Vec<f32>],
+    size: (u32, u32),
+    model: &mut Model,
+    batch: usize,
+    mut each: impl FnMut(&[Output], usize, usize),
+) -> Result<()> {
+    let batch = if model.dynamic_batch() {
+        batch.max(1)
+    } else {
+        1
+    };
+    let (w, h) = (size.0 as usize, size.1 as usize);
+    let mut input = Vec::new();
+    for (c, chunk) in tensors.chunks(batch).enumerate() {
+        let outputs = if let [one] = chunk {
+            model.run(one, 1, h, w)?
+        } else {
+            input.clear();
+            for t in chunk {
+                input.extend_from_slice(t);
+            }
+            model.run(&input, chunk.len(), h, w)?
+        };
+        for b in 0..chunk.len() {
+            each(&outputs, b, c * batch + b);
+        }
+    }
+    Ok(())
+}

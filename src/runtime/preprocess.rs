@@ -210,9 +210,24 @@ impl Preprocess {
         h: u32,
         batch: &mut Vec<f32>,
     ) -> Transform {
+        self.apply_as(resizer, rgb, (w, h), (w, h), batch)
+    }
+
+    /// [`Preprocess::apply`] for the picture as it will look at size `view` (a resized copy of `rgb`,
+    /// which is `src` in size): the model's window is placed on `view`, and the pixels are resampled
+    /// from `rgb` in one step, so the copy need not exist. The transform maps to `view`.
+    pub fn apply_as(
+        &self,
+        resizer: &mut Resizer,
+        rgb: &[u8],
+        src: (u32, u32),
+        view: (u32, u32),
+        batch: &mut Vec<f32>,
+    ) -> Transform {
+        let (w, h) = view;
         assert_eq!(
             rgb.len(),
-            (w * h * 3) as usize,
+            (src.0 * src.1 * 3) as usize,
             "RGB buffer does not match its size"
         );
         let (tw, th) = self.size;
@@ -253,9 +268,10 @@ impl Preprocess {
             }
         };
         let resized;
-        let pixels: &[u8] = if scaled == (w, h) {
+        let pixels: &[u8] = if scaled == src {
             rgb
         } else {
+            let (w, h) = src;
             if self.resample == Resample::Linear {
                 resized = resize_linear_opencv(rgb, w, h, scaled.0, scaled.1);
             } else {
