@@ -239,8 +239,22 @@ fn run_agrees_with_the_stages_one_after_another_and_its_records_add_up() {
     assert_eq!(run["run"]["resumed"], false);
     assert_eq!(summary["run"]["resumed"], false);
     assert_eq!(summary["extract"]["totals"], run["totals"]);
-    // The detector ran on the survivors only.
-    assert_eq!(run["run"]["detected"].as_u64().unwrap(), kept.len() as u64);
+    // The detector ran on every survivor once, and on few frames the final rule then dropped
+    // (sent early, their near-copy further away in the video being sharper).
+    let wasted = run["run"]["detected_then_duplicate"].as_u64().unwrap();
+    eprintln!(
+        "detected {} frames, {wasted} then duplicates",
+        run["run"]["detected"]
+    );
+    assert_eq!(
+        run["run"]["detected"].as_u64().unwrap(),
+        kept.len() as u64 + wasted
+    );
+    assert!(
+        wasted * 10 <= kept.len() as u64,
+        "{wasted} of {}",
+        kept.len()
+    );
     assert!(kept.len() < records.len());
 
     // The dedup guarantees hold on the run's own embeddings.

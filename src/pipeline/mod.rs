@@ -2,16 +2,17 @@
 //!
 //! ```text
 //!  main thread ── extract (decode ▶ quality ▶ JPEG, embedder input) ──▶ kept frames ─▶ embed thread ─▶ survivors ─▶ detect thread
-//!                 .framelabel/frames.jsonl                                  embeddings.bin      (per video)     detections.jsonl
+//!                 .framelabel/frames.jsonl                                  embeddings.bin   (early, per video)  detections.jsonl
 //! ```
 //!
-//! The stages overlap on their own threads joined by bounded channels, so memory stays flat and the
-//! expensive detector only sees frames that survive deduplication within their video. The embedder
-//! sees the decoded frame, prepared by the frame workers while it is in memory: reading every JPEG
-//! back cost more than the embedding model itself. The dedup rule of the `dedup` stage needs every
-//! embedding (it walks frames in order of quality), so the final decision is taken once, over the
-//! whole run, at the end: it agrees with the per-video one except for the rare frame whose group
-//! changes across videos, which is labelled then. Extraction and detection are those of `extract`
+//! The stages overlap on their own threads joined by bounded channels, so memory stays flat. The
+//! embedder sees the decoded frame, prepared by the frame workers while it is in memory: reading
+//! every JPEG back cost more than the embedding model itself. The expensive detector sees the frames
+//! that survive deduplication: those that will very likely survive as soon as the frames around them
+//! are embedded ([`early`]), the others of their video at its end. The dedup rule of the `dedup`
+//! stage needs every embedding (it walks frames in order of quality), so the final decision is taken
+//! once, over the whole run, at the end: a frame it keeps that was not labelled yet is labelled then,
+//! and frames labelled but then dropped are counted. Extraction and detection are those of `extract`
 //! and `label`; the dedup stage embeds the JPEGs instead of the frames, so near the threshold the
 //! two may decide a frame differently (the README has the figures).
 //!
@@ -23,6 +24,7 @@
 //! again after an interruption gives the same result.
 
 mod cache;
+mod early;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -51,6 +53,7 @@ use crate::runtime::batch::{run_pictures, run_tensors};
 use crate::runtime::preprocess::Preprocess;
 use cache::{Detections, Embeddings, StateDir};
 pub use cache::{STATE_DIR, read_embeddings};
+use early::Early;
 
 /// Frames embedded per call while a video is being extracted.
 const EMBED_CHUNK: usize = 32;
@@ -89,9 +92,11 @@ pub struct RunStats {
     /// Embeddings and detections taken from an earlier run instead of computed.
     pub embeddings_reused: u64,
     pub detections_reused: u64,
-    /// Frames the detector ran on (per-video survivors, and frames kept only by the run-wide rule).
+    /// Frames the detector ran on (survivors, early or at the end of their video, and frames kept
+    /// only by the run-wide rule).
     pub detected: u64,
-    /// Of those, frames the run-wide rule then found duplicates of a frame of another video.
+    /// Of those, frames the final rule then found duplicates (of a sharper frame further away in
+    /// their video, or of a frame of another video).
     pub detected_then_duplicate: u64,
     pub elapsed_s: f64,
     /// Decoded frames per second of wall time.
@@ -233,7 +238,7 @@ pub fn run(
     std::thread::scope(|scope| -> Result<()> {
         // Each queued frame holds its embedder input (600 kB for 224×224).
         let (frame_tx, frame_rx) = crossbeam_channel::bounded::<ToEmbed>(2 * EMBED_CHUNK);
-        let (surv_tx, surv_rx) = crossbeam_channel::bounded::<Vec<FrameRecord>>(64);
+        let (surv_tx, surv_rx) = crossbeam_channel::bounded::<Vec<FrameRecord>>(256);
         let embed_thread = {
             let (embedder, embeddings, counts, bar) =
                 (&mut embedder, &mut embeddings, &counts, &embed_bar);
@@ -601,8 +606,8 @@ fn params(
 }
 
 /// The embed thread: embeds kept frames as they come (from the input the frame workers prepared),
-/// and at the end of each video sends the frames the dedup rule keeps within that video to the
-/// detector.
+/// sends the frames that will very likely survive to the detector as soon as their neighbours are
+/// embedded ([`early`]), and at the end of each video the other frames the dedup rule keeps within it.
 #[allow(clippy::too_many_arguments)]
 fn embed_stage(
     cfg: &RunConfig,
@@ -623,6 +628,7 @@ fn embed_stage(
     let mut video: Vec<FrameRecord> = Vec::new();
     // Frames waiting for the model, with their input.
     let mut ready: Vec<(usize, Vec<f32>)> = Vec::new();
+    let mut early = Early::new(cfg.dedup.threshold, cfg.dedup.min_gap);
     let mut unflushed = 0usize;
     let output = embedder.setup.output.clone();
     let row_of = |outputs: &[crate::runtime::Output], b: usize| {
@@ -679,6 +685,14 @@ fn embed_stage(
                     }
                     busy += t.elapsed().as_secs_f64();
                 }
+                let embedded = ready.first().map_or(video.len(), |r| r.0);
+                let now = early.advance(&video, embedded, |i| {
+                    cache.get(&key(&video[i])).expect("embedded")
+                });
+                if !now.is_empty() {
+                    let frames = now.into_iter().map(|i| video[i].clone()).collect();
+                    tx.send(frames).map_err(|_| stage_stopped())?;
+                }
             }
             ToEmbed::VideoDone => {
                 let t = Instant::now();
@@ -705,26 +719,32 @@ fn embed_stage(
                     cfg.dedup.exact_limit,
                     cfg.dedup.threads,
                 )?;
-                let survivors: Vec<FrameRecord> = present
+                let survivors: Vec<usize> = present
                     .iter()
-                    .filter(|&&i| matches!(decisions[i], Decision::Kept))
-                    .map(|&i| video[i].clone())
+                    .copied()
+                    .filter(|&i| matches!(decisions[i], Decision::Kept))
                     .collect();
                 counts
                     .duplicates
                     .fetch_add((present.len() - survivors.len()) as u64, Ordering::Relaxed);
                 busy += t.elapsed().as_secs_f64();
-                if !survivors.is_empty() {
-                    tx.send(survivors).map_err(|_| stage_stopped())?;
+                let late: Vec<FrameRecord> = survivors
+                    .into_iter()
+                    .filter(|&i| !early.was_sent(i))
+                    .map(|i| video[i].clone())
+                    .collect();
+                if !late.is_empty() {
+                    tx.send(late).map_err(|_| stage_stopped())?;
                 }
                 video.clear();
+                early.reset();
             }
         }
     }
     Ok(busy)
 }
 
-/// The detect thread: labels survivors, a video at a time.
+/// The detect thread: labels survivors as they come.
 fn detect_stage(
     cfg: &RunConfig,
     dataset: &Dataset,

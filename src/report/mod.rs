@@ -731,7 +731,10 @@ fn dedup_curve(
                 let d = decide(
                     records, &seen, &present, &emb, dim, t as f32, min_gap, limit, 1,
                 )?;
-                Ok((t, d.iter().filter(|d| matches!(d, Decision::Kept)).count() as u64))
+                Ok((
+                    t,
+                    d.iter().filter(|d| matches!(d, Decision::Kept)).count() as u64,
+                ))
             };
             let mut points = std::thread::scope(|s| {
                 let workers: Vec<_> = (0..threads.min(grid.len()))
