@@ -267,29 +267,42 @@ impl Preprocess {
                 ((sw, sh), (0, 0), crop, t)
             }
         };
+        // The part of the scaled picture the window shows; the rest is never resampled.
+        let shown = (
+            (scaled.0 - crop.0).min(tw - paste.0),
+            (scaled.1 - crop.1).min(th - paste.1),
+        );
         let resized;
-        let pixels: &[u8] = if scaled == src {
-            rgb
+        let (pixels, stride, crop): (&[u8], u32, (u32, u32)) = if scaled == src {
+            (rgb, scaled.0, crop)
+        } else if self.resample == Resample::Linear {
+            resized = resize_linear_opencv(rgb, src.0, src.1, scaled.0, scaled.1);
+            (&resized, scaled.0, crop)
         } else {
-            let (w, h) = src;
-            if self.resample == Resample::Linear {
-                resized = resize_linear_opencv(rgb, w, h, scaled.0, scaled.1);
-            } else {
-                let src =
-                    ImageRef::new(w, h, rgb, PixelType::U8x3).expect("buffer size checked above");
-                let mut dst = Image::new(scaled.0, scaled.1, PixelType::U8x3);
-                let alg = match self.resample {
-                    Resample::Linear => ResizeAlg::Interpolation(FilterType::Bilinear),
-                    Resample::Antialiased => ResizeAlg::Convolution(FilterType::Bilinear),
-                    Resample::Bicubic => ResizeAlg::Convolution(FilterType::CatmullRom),
-                };
-                let opts = ResizeOptions::new().resize_alg(alg);
-                resizer
-                    .resize(&src, &mut dst, &opts)
-                    .expect("same pixel type on both sides");
-                resized = dst.into_vec();
-            }
-            &resized
+            let image = ImageRef::new(src.0, src.1, rgb, PixelType::U8x3)
+                .expect("buffer size checked above");
+            let mut dst = Image::new(shown.0, shown.1, PixelType::U8x3);
+            let alg = match self.resample {
+                Resample::Linear => ResizeAlg::Interpolation(FilterType::Bilinear),
+                Resample::Antialiased => ResizeAlg::Convolution(FilterType::Bilinear),
+                Resample::Bicubic => ResizeAlg::Convolution(FilterType::CatmullRom),
+            };
+            // The window's box in source pixels.
+            let (fx, fy) = (
+                src.0 as f64 / scaled.0 as f64,
+                src.1 as f64 / scaled.1 as f64,
+            );
+            let opts = ResizeOptions::new().resize_alg(alg).crop(
+                crop.0 as f64 * fx,
+                crop.1 as f64 * fy,
+                shown.0 as f64 * fx,
+                shown.1 as f64 * fy,
+            );
+            resizer
+                .resize(&image, &mut dst, &opts)
+                .expect("same pixel type on both sides");
+            resized = dst.into_vec();
+            (&resized, shown.0, (0, 0))
         };
         let pad = match self.fit {
             Fit::Letterbox { pad, .. } => pad,
@@ -305,10 +318,10 @@ impl Preprocess {
         let out = &mut batch[start..];
         // The picture's rows and columns that the input window shows, as ranges of input pixels.
         let x_from = paste.0 as usize;
-        let x_to = (paste.0 as usize + (scaled.0 - crop.0) as usize).min(tw as usize);
+        let x_to = x_from + shown.0 as usize;
         let y_from = paste.1 as usize;
-        let y_to = (paste.1 as usize + (scaled.1 - crop.1) as usize).min(th as usize);
-        let stride = scaled.0 as usize * 3;
+        let y_to = y_from + shown.1 as usize;
+        let stride = stride as usize * 3;
         let (p0, rest) = out.split_at_mut(plane);
         let (p1, p2) = rest.split_at_mut(plane);
         let value = |c: usize, v: u8| (v as f32 * self.scale - self.mean[c]) / self.std[c];
@@ -535,6 +548,39 @@ mod tests {
         }
         assert!((t[4] - norm(101.0, 1)).abs() < 1e-6);
         assert_eq!(tf.to_source(0.0, 0.0), (1.0, 0.0));
+    }
+
+    /// Only the window is resampled, and it gets the same pixels as scaling the whole picture and
+    /// cropping: here a textured 768×576 picture scaled to shorter side 256, crop 224.
+    #[test]
+    fn shorter_side_crop_resamples_only_the_window() {
+        let (w, h) = (768u32, 576u32);
+        let rgb: Vec<u8> = (0..w * h * 3)
+            .map(|i| {
+                let (x, y, c) = ((i / 3) % w, (i / 3) / w, i % 3);
+                ((x * 7 + y * 3 + c * 50) % 256 ^ (x * y / 97) % 256) as u8
+            })
+            .collect();
+        let p = Preprocess::imagenet();
+        let (t, _) = run(p, &rgb, w, h);
+        // The whole picture scaled to 341×256, then the centre 224×224 (from x = 58, y = 16).
+        let src = ImageRef::new(w, h, &rgb, PixelType::U8x3).unwrap();
+        let mut full = Image::new(341, 256, PixelType::U8x3);
+        let opts = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Bilinear));
+        Resizer::new().resize(&src, &mut full, &opts).unwrap();
+        let full = full.into_vec();
+        let mut worst = 0f32;
+        for y in 0..224usize {
+            for x in 0..224usize {
+                for c in 0..3 {
+                    let v = full[((y + 16) * 341 + x + 58) * 3 + c] as f32;
+                    let want = (v / 255.0 - p.mean[c]) / p.std[c];
+                    let got = t[c * 224 * 224 + y * 224 + x];
+                    worst = worst.max((got - want).abs() * p.std[c] * 255.0);
+                }
+            }
+        }
+        assert!(worst < 1e-3, "differs by {worst} levels");
     }
 
     #[test]
