@@ -558,7 +558,7 @@ mod tests {
         let rgb: Vec<u8> = (0..w * h * 3)
             .map(|i| {
                 let (x, y, c) = ((i / 3) % w, (i / 3) / w, i % 3);
-                ((x * 7 + y * 3 + c * 50) % 256 ^ (x * y / 97) % 256) as u8
+                (((x * 7 + y * 3 + c * 50) % 256) ^ ((x * y / 97) % 256)) as u8
             })
             .collect();
         let p = Preprocess::imagenet();
