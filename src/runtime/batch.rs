@@ -1,4 +1,5 @@
-//! Pictures from disk through a model in batches. Reading and decoding JPEGs and pre-processing run
+//! Pictures through a model in batches: from disk, or as input tensors made elsewhere (`run` makes
+//! them while the decoded frame is in memory). Reading and decoding JPEGs and pre-processing run
 //! on worker threads while the calling thread runs the model, so on a CPU the cost of a stage is
 //! close to that of inference alone; results come back by index, so the order of completion never
 //! leaks into what is written.
