@@ -94,6 +94,11 @@ fn sampling_options() {
         let run = extract(&[&v], &out, opts);
         assert_eq!(run.code, 0, "{opts:?}: {}", run.stderr);
         assert_eq!(&frames_of(&out), want, "{opts:?}");
+        if opts.contains(&"--max-frames") {
+            // Decoding stops at the last frame taken.
+            let decoded = &read_json(&out.join("run.json"))["videos"][0]["decoded"];
+            assert_eq!(decoded.as_u64(), Some(want.last().unwrap() + 1), "{opts:?}");
+        }
     }
 }
 

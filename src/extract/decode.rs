@@ -334,15 +334,21 @@ impl VideoSource {
                         stats.stopped_early = true;
                         *stop = true;
                     }
-                    Decision::Take => match state.convert_rgb(index, pts, pool.take()) {
-                        Some(frame) => {
-                            if !emit(frame) {
-                                stats.stopped_early = true;
-                                *stop = true;
+                    d @ (Decision::Take | Decision::TakeLast) => {
+                        match state.convert_rgb(index, pts, pool.take()) {
+                            Some(frame) => {
+                                if !emit(frame) {
+                                    stats.stopped_early = true;
+                                    *stop = true;
+                                }
                             }
+                            None => stats.decode_errors += 1,
                         }
-                        None => stats.decode_errors += 1,
-                    },
+                        if d == Decision::TakeLast {
+                            stats.stopped_early = true;
+                            *stop = true;
+                        }
+                    }
                 }
             }
         };

@@ -39,6 +39,8 @@ impl Default for Sampling {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision {
     Take,
+    /// Take this frame, the last one `--max-frames` allows: stop decoding after it.
+    TakeLast,
     Skip,
     /// No later frame of this video can be taken: stop decoding.
     Stop,
@@ -88,7 +90,11 @@ impl Sampler {
         };
         if take {
             self.taken += 1;
-            Decision::Take
+            if self.cfg.max_frames.is_some_and(|m| self.taken >= m) {
+                Decision::TakeLast
+            } else {
+                Decision::Take
+            }
         } else {
             Decision::Skip
         }
@@ -128,6 +134,12 @@ mod tests {
         for &(i, t) in frames {
             match s.decide(i, t) {
                 Decision::Take => out.push(i),
+                Decision::TakeLast => {
+                    out.push(i);
+                    // Nothing after the last frame is decoded, so nothing is asked.
+                    assert!(s.clone().decide(i + 1, t) == Decision::Stop);
+                    break;
+                }
                 Decision::Skip => {}
                 Decision::Stop => break,
             }
