@@ -11,7 +11,7 @@ use std::time::Instant;
 use serde::Serialize;
 
 use super::Embedder;
-use super::similar::{Decision, normalise, select_with};
+use super::similar::{Decision, dot, normalise, select_with};
 use crate::dataset::{Dataset, FrameRecord, FrameStatus, write_atomic, write_json_atomic};
 use crate::error::{Error, Result};
 use crate::models::spec::ResolveOptions;
@@ -219,6 +219,65 @@ pub fn save_embeddings(
     write_json_atomic(&dataset.root().join(EMBEDDINGS_NAMES_FILE), &names)
 }
 
+/// The order the rule visits frames in: sharpest first, ties by video then frame.
+pub fn quality_order(a: &FrameRecord, b: &FrameRecord) -> std::cmp::Ordering {
+    b.sharpness
+        .total_cmp(&a.sharpness)
+        .then_with(|| a.video.cmp(&b.video))
+        .then_with(|| a.frame.cmp(&b.frame))
+}
+
+/// How many frames [`decide`] keeps at each of `thresholds`, from every pair's similarity computed
+/// once (`items.len()`² floats: for the report's curve over a few thousand frames, where replaying
+/// the rule at 31 thresholds cost more than the rest of the report). Every frame is embedded
+/// (`emb` holds row `k` for `items[k]`).
+pub fn kept_counts(
+    records: &[FrameRecord],
+    items: &[usize],
+    emb: &[f32],
+    dim: usize,
+    thresholds: &[f32],
+    min_gap: Option<f64>,
+    threads: usize,
+) -> Vec<u64> {
+    let n = items.len();
+    let row = |k: usize| &emb[k * dim..(k + 1) * dim];
+    let mut sims = vec![0f32; n * n];
+    let per = n.div_ceil(threads.max(1)).max(1);
+    std::thread::scope(|s| {
+        for (c, chunk) in sims.chunks_mut(per * n).enumerate() {
+            s.spawn(move || {
+                for (r, out) in chunk.chunks_mut(n).enumerate() {
+                    let i = c * per + r;
+                    for (j, o) in out.iter_mut().enumerate() {
+                        *o = dot(row(i), row(j));
+                    }
+                }
+            });
+        }
+    });
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by(|&a, &b| quality_order(&records[items[a]], &records[items[b]]));
+    let too_close = |a: usize, b: usize| {
+        let (ra, rb) = (&records[items[a]], &records[items[b]]);
+        min_gap.is_some_and(|g| ra.video == rb.video && (ra.pts - rb.pts).abs() < g)
+    };
+    let mut kept = Vec::with_capacity(n);
+    thresholds
+        .iter()
+        .map(|&t| {
+            kept.clear();
+            for &i in &order {
+                let s = &sims[i * n..(i + 1) * n];
+                if !kept.iter().any(|&k| s[k] >= t || too_close(i, k)) {
+                    kept.push(i);
+                }
+            }
+            kept.len() as u64
+        })
+        .collect()
+}
+
 /// The rule's decisions for the items `present` (indexes into `items`, record indexes), whose
 /// L2-normalised embeddings are rows of `emb`: frames in order of quality (sharpest first, ties by
 /// video then frame), each a duplicate of the most similar kept frame at or above `threshold` (or,
@@ -237,13 +296,7 @@ pub fn decide(
     threads: usize,
 ) -> Result<Vec<Decision>> {
     let mut order = present.to_vec();
-    order.sort_by(|&a, &b| {
-        let (ra, rb) = (&records[items[a]], &records[items[b]]);
-        rb.sharpness
-            .total_cmp(&ra.sharpness)
-            .then_with(|| ra.video.cmp(&rb.video))
-            .then_with(|| ra.frame.cmp(&rb.frame))
-    });
+    order.sort_by(|&a, &b| quality_order(&records[items[a]], &records[items[b]]));
     let gap = |k: usize, kept: &[usize]| -> Option<usize> {
         let g = min_gap?;
         let r = &records[items[k]];
@@ -359,4 +412,71 @@ fn write_npy(path: &std::path::Path, data: &[f32], rows: usize, dim: usize) -> R
         .map_err(|e| Error::io(path, e))?;
     w.finish().map_err(|e| Error::io(path, e))?;
     write_atomic(path, &buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Frames of two videos drifting slowly through a few scenes, as 32-d unit vectors.
+    fn frames() -> (Vec<FrameRecord>, Vec<f32>) {
+        let dim = 32;
+        let mut seed = 7u64;
+        let mut noise = || {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((seed >> 40) as f32 / (1u64 << 24) as f32) - 0.5
+        };
+        let (mut records, mut emb) = (Vec::new(), Vec::new());
+        for v in 0..2 {
+            for f in 0..150u64 {
+                let scene = (f / 25 + v) % 4;
+                let mut row: Vec<f32> = (0..dim)
+                    .map(|d| if d as u64 % 4 == scene { 1.0 } else { 0.0 } + 0.6 * noise())
+                    .collect();
+                normalise(&mut row);
+                emb.extend(row);
+                records.push(FrameRecord {
+                    video: format!("v{v}"),
+                    frame: f,
+                    pts: f as f64 / 10.0,
+                    width: 8,
+                    height: 8,
+                    sharpness: (50.0 + 40.0 * noise()).round() as f64,
+                    entropy: 0.0,
+                    noise: 0.0,
+                    brightness: 0.0,
+                    status: FrameStatus::Kept,
+                    file: None,
+                    extra: Default::default(),
+                });
+            }
+        }
+        (records, emb)
+    }
+
+    #[test]
+    fn kept_counts_equal_the_rule_at_every_threshold() {
+        let (records, emb) = frames();
+        let items: Vec<usize> = (0..records.len()).collect();
+        let ts: Vec<f32> = (70..=100).map(|p| p as f32 / 100.0).collect();
+        for gap in [None, Some(1.5)] {
+            let counts = kept_counts(&records, &items, &emb, 32, &ts, gap, 2);
+            let rule: Vec<u64> = ts
+                .iter()
+                .map(|&t| {
+                    decide(&records, &items, &items, &emb, 32, t, gap, 1000, 1)
+                        .unwrap()
+                        .iter()
+                        .filter(|d| matches!(d, Decision::Kept))
+                        .count() as u64
+                })
+                .collect();
+            assert_eq!(counts, rule, "min gap {gap:?}");
+            // The curve is not flat: the thresholds split groups differently.
+            let steps = rule.windows(2).filter(|w| w[0] != w[1]).count();
+            assert!(steps >= 5, "{rule:?}");
+        }
+    }
 }

@@ -13,6 +13,7 @@
 use std::cmp::Ordering;
 
 use crate::dataset::FrameRecord;
+use crate::embed::dedup::quality_order;
 use crate::embed::similar::dot;
 
 /// Frames embedded after a frame (and looked at before it) when it is judged.
@@ -20,14 +21,6 @@ pub const LOOKAHEAD: usize = 16;
 
 /// Frames sent earlier that a judged frame is also compared with, the latest first.
 const ANCHORS: usize = 64;
-
-/// The dedup rule's order: sharpest first, ties by video then frame.
-pub fn quality_order(a: &FrameRecord, b: &FrameRecord) -> Ordering {
-    b.sharpness
-        .total_cmp(&a.sharpness)
-        .then_with(|| a.video.cmp(&b.video))
-        .then_with(|| a.frame.cmp(&b.frame))
-}
 
 /// The frames of one video judged so far.
 pub struct Early {

@@ -19,7 +19,7 @@ use serde_json::Value;
 
 use crate::dataset::{Dataset, FrameRecord, FrameStatus, write_atomic, write_json_atomic};
 use crate::detect::label::{ANNOTATIONS_FILE, Filters, PREDICTIONS_FILE};
-use crate::embed::dedup::{EMBEDDINGS_FILE, EMBEDDINGS_NAMES_FILE, decide};
+use crate::embed::dedup::{EMBEDDINGS_FILE, EMBEDDINGS_NAMES_FILE, decide, kept_counts};
 use crate::embed::similar::Decision;
 use crate::error::{Error, Result};
 use crate::export::{Image, Labels};
@@ -40,6 +40,8 @@ const EXACT_CURVE_MAX: usize = 100_000;
 /// Above this many, the replays use the approximate index (31 exact replays of a large run would
 /// take minutes; the index takes about a second per 100 000 frames).
 const REPLAY_EXACT_MAX: usize = 5_000;
+/// Up to this many, every pair's similarity is computed once (16 MB) and the rule replayed on them.
+const GRAM_CURVE_MAX: usize = 2_048;
 /// COCO's size classes: box area below 32² is small, below 96² medium, else large.
 const SMALL_AREA: f64 = 32.0 * 32.0;
 const MEDIUM_AREA: f64 = 96.0 * 96.0;
@@ -725,37 +727,44 @@ fn dedup_curve(
             } else {
                 (exact_limit, source)
             };
-            // One replay per thread at a time, thresholds dealt round-robin: the high ones keep
-            // most frames and cost the most.
-            let replay = |t: f64| -> Result<(f64, u64)> {
-                let d = decide(
-                    records, &seen, &present, &emb, dim, t as f32, min_gap, limit, 1,
-                )?;
-                Ok((
-                    t,
-                    d.iter().filter(|d| matches!(d, Decision::Kept)).count() as u64,
-                ))
-            };
-            let mut points = std::thread::scope(|s| {
-                let workers: Vec<_> = (0..threads.min(grid.len()))
-                    .map(|w| {
-                        let (grid, replay) = (&grid, &replay);
-                        s.spawn(move || {
-                            grid.iter()
-                                .skip(w)
-                                .step_by(threads)
-                                .map(|&t| replay(t))
-                                .collect::<Result<Vec<_>>>()
+            let points = if seen.len() <= GRAM_CURVE_MAX {
+                let ts: Vec<f32> = grid.iter().map(|&t| t as f32).collect();
+                let counts = kept_counts(records, &seen, &emb, dim, &ts, min_gap, threads);
+                grid.iter().copied().zip(counts).collect()
+            } else {
+                // One replay per thread at a time, thresholds dealt round-robin: the high ones
+                // keep most frames and cost the most.
+                let replay = |t: f64| -> Result<(f64, u64)> {
+                    let d = decide(
+                        records, &seen, &present, &emb, dim, t as f32, min_gap, limit, 1,
+                    )?;
+                    Ok((
+                        t,
+                        d.iter().filter(|d| matches!(d, Decision::Kept)).count() as u64,
+                    ))
+                };
+                let mut points = std::thread::scope(|s| {
+                    let workers: Vec<_> = (0..threads.min(grid.len()))
+                        .map(|w| {
+                            let (grid, replay) = (&grid, &replay);
+                            s.spawn(move || {
+                                grid.iter()
+                                    .skip(w)
+                                    .step_by(threads)
+                                    .map(|&t| replay(t))
+                                    .collect::<Result<Vec<_>>>()
+                            })
                         })
-                    })
-                    .collect();
-                workers
-                    .into_iter()
-                    .map(|w| w.join().expect("replay thread panicked"))
-                    .collect::<Result<Vec<Vec<_>>>>()
-            })?
-            .concat();
-            points.sort_by(|a, b| a.0.total_cmp(&b.0));
+                        .collect();
+                    workers
+                        .into_iter()
+                        .map(|w| w.join().expect("replay thread panicked"))
+                        .collect::<Result<Vec<Vec<_>>>>()
+                })?
+                .concat();
+                points.sort_by(|a, b| a.0.total_cmp(&b.0));
+                points
+            };
             return Ok(Some(DedupCurve {
                 threshold,
                 source,
