@@ -55,7 +55,8 @@ use cache::{Detections, Embeddings, StateDir};
 pub use cache::{STATE_DIR, read_embeddings};
 use early::Early;
 
-/// Frames embedded per call while a video is being extracted.
+/// Embeddings are flushed to the run's cache at least every this many frames; the queue to the
+/// embed thread holds twice as many.
 const EMBED_CHUNK: usize = 32;
 
 /// A validated `run` configuration: the stage configurations, all on one output folder.
