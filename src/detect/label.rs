@@ -160,7 +160,7 @@ pub fn label(cfg: &LabelConfig, progress: Progress) -> Result<LabelSummary> {
         )?;
         let record = d.record();
         let cats = coco::categories(&d.setup.labels);
-        let results = infer(cfg, &d.setup, &mut d.model, &items, progress)?;
+        let results = infer(cfg, &d.setup, &mut d.models, &items, progress)?;
         (cats, d.setup.labels.clone(), results, Some(record))
     };
     write_labels(
@@ -380,7 +380,7 @@ pub(crate) fn class_filter(f: &Filters, labels: &[String]) -> Result<Option<Vec<
 fn infer(
     cfg: &LabelConfig,
     setup: &DetectorSetup,
-    model: &mut crate::runtime::Model,
+    models: &mut [crate::runtime::Model],
     items: &[Item],
     progress: Progress,
 ) -> Result<Vec<Labelled>> {
@@ -395,7 +395,7 @@ fn infer(
     run_pictures(
         &paths,
         &setup.preprocess,
-        model,
+        models,
         cfg.batch_size,
         (cfg.threads / 2).clamp(1, 4),
         &bar,

@@ -271,7 +271,8 @@ impl DetectorSetup {
 /// A detector resolved from its spec, loaded, and set up.
 pub struct Detector {
     pub resolved: ResolvedModel,
-    pub model: Model,
+    /// Sessions of the model, run side by side ([`crate::runtime::Runtime::load_sessions`]).
+    pub models: Vec<Model>,
     pub setup: DetectorSetup,
 }
 
@@ -287,11 +288,11 @@ impl Detector {
         let parsed = crate::models::spec::ModelSpec::parse("--detector", spec)?;
         let resolved = crate::models::spec::resolve(spec, &parsed, options)?;
         let runtime = crate::runtime::Runtime::get()?;
-        let model = runtime.load_model_with(&resolved.file, threads, device, spin)?;
-        let setup = DetectorSetup::new(&resolved, &model, family)?;
+        let models = runtime.load_sessions(&resolved.file, threads, device, spin)?;
+        let setup = DetectorSetup::new(&resolved, &models[0], family)?;
         Ok(Detector {
             resolved,
-            model,
+            models,
             setup,
         })
     }
@@ -302,7 +303,7 @@ impl Detector {
             spec: self.resolved.spec.clone(),
             file: self.resolved.file.clone(),
             sha256: self.resolved.sha256.clone(),
-            device: self.model.device().to_string(),
+            device: self.models[0].device().to_string(),
             family: format!("{:?}", self.setup.family).to_lowercase(),
             config_files: self.resolved.config_files.clone(),
         }

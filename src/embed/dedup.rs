@@ -120,7 +120,7 @@ pub fn dedup(cfg: &DedupConfig, progress: Progress) -> Result<DedupSummary> {
     let read = run_pictures(
         &paths,
         &setup.preprocess,
-        &mut model,
+        std::slice::from_mut(&mut model),
         cfg.batch_size,
         (cfg.threads / 2).clamp(1, 4),
         &bar,

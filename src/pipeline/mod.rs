@@ -793,7 +793,7 @@ fn detect_frames(
     run_pictures(
         &paths,
         &setup.preprocess,
-        &mut detector.model,
+        &mut detector.models,
         cfg.label.batch_size,
         (cfg.label.threads / 2).clamp(1, 4),
         bar,

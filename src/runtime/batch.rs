@@ -28,23 +28,25 @@ struct Prepared {
     tensor: Vec<f32>,
 }
 
-/// Runs `model` over the JPEGs at `paths`, `batch` at a time (1 when its batch axis is fixed), with
-/// `workers` reader threads, and calls `each(outputs, b, picture)` for picture `b` of every batch.
-/// Returns which paths could be read; unreadable ones are skipped.
+/// Runs the sessions `models` (of one model; see [`super::Runtime::load_sessions`]) over the JPEGs
+/// at `paths`, `batch` at a time (1 when the batch axis is fixed), with `workers` reader threads, and
+/// calls `each(outputs, b, picture)` for picture `b` of every batch, on the calling thread. Returns
+/// which paths could be read; unreadable ones are skipped.
+#[allow(clippy::too_many_arguments)]
 pub fn run_pictures(
     paths: &[PathBuf],
     pre: &Preprocess,
-    model: &mut Model,
+    models: &mut [Model],
     batch: usize,
     workers: usize,
     bar: &ProgressBar,
     mut each: impl FnMut(&[Output], usize, &Picture),
 ) -> Result<Vec<bool>> {
     let mut read = vec![false; paths.len()];
-    if paths.is_empty() {
+    if paths.is_empty() || models.is_empty() {
         return Ok(read);
     }
-    let batch = if model.dynamic_batch() {
+    let batch = if models[0].dynamic_batch() {
         batch.max(1)
     } else {
         1
@@ -55,19 +57,19 @@ pub fn run_pictures(
         job_tx.send(i).expect("the receiver is alive");
     }
     drop(job_tx);
-    let (prep_tx, prep_rx) = crossbeam_channel::bounded::<Option<Prepared>>(2 * batch + 2);
+    let slots = (2 * batch + 2) * models.len();
+    let (prep_tx, prep_rx) = crossbeam_channel::bounded::<Prepared>(slots);
+    let (out_tx, out_rx) = crossbeam_channel::bounded::<Result<Ran>>(2 * models.len());
     std::thread::scope(|s| -> Result<()> {
-        // Owned here so that an early error return drops it and unblocks the workers.
-        let prep_rx = prep_rx;
+        // Owned here so that an early error return drops it and unblocks every thread.
+        let out_rx = out_rx;
         for _ in 0..workers.max(1) {
             let (job_rx, prep_tx) = (job_rx.clone(), prep_tx.clone());
             s.spawn(move || {
                 let mut resizer = Resizer::new();
                 for index in job_rx {
                     let Some((rgb, w, h)) = read_rgb(&paths[index]) else {
-                        if prep_tx.send(None).is_err() {
-                            return;
-                        }
+                        bar.inc(1);
                         continue;
                     };
                     let mut tensor = Vec::with_capacity((iw * ih * 3) as usize);
@@ -77,45 +79,62 @@ pub fn run_pictures(
                         transform,
                         size: (w, h),
                     };
-                    if prep_tx.send(Some(Prepared { picture, tensor })).is_err() {
+                    if prep_tx.send(Prepared { picture, tensor }).is_err() {
                         return;
                     }
                 }
             });
         }
         drop(prep_tx);
-        let mut pending: Vec<Prepared> = Vec::with_capacity(batch);
-        let mut input = Vec::new();
-        let mut run = |pending: &mut Vec<Prepared>| -> Result<()> {
-            if pending.is_empty() {
-                return Ok(());
-            }
-            input.clear();
-            for p in pending.iter() {
-                input.extend_from_slice(&p.tensor);
-            }
-            let outputs = model.run(&input, pending.len(), ih as usize, iw as usize)?;
-            for (b, p) in pending.drain(..).enumerate() {
-                read[p.picture.index] = true;
-                each(&outputs, b, &p.picture);
-                bar.inc(1);
-            }
-            Ok(())
-        };
-        for p in prep_rx.iter() {
-            match p {
-                Some(p) => {
+        for model in models.iter_mut() {
+            let (prep_rx, out_tx) = (prep_rx.clone(), out_tx.clone());
+            s.spawn(move || {
+                let mut pending: Vec<Prepared> = Vec::with_capacity(batch);
+                let mut input = Vec::new();
+                let mut run = |pending: &mut Vec<Prepared>| -> bool {
+                    if pending.is_empty() {
+                        return true;
+                    }
+                    input.clear();
+                    for p in pending.iter() {
+                        input.extend_from_slice(&p.tensor);
+                    }
+                    let ran = model
+                        .run(&input, pending.len(), ih as usize, iw as usize)
+                        .map(|outputs| Ran {
+                            outputs,
+                            pictures: pending.drain(..).map(|p| p.picture).collect(),
+                        });
+                    let ok = ran.is_ok();
+                    out_tx.send(ran).is_ok() && ok
+                };
+                for p in prep_rx.iter() {
                     pending.push(p);
-                    if pending.len() == batch {
-                        run(&mut pending)?;
+                    if pending.len() == batch && !run(&mut pending) {
+                        return;
                     }
                 }
-                None => bar.inc(1),
+                run(&mut pending);
+            });
+        }
+        drop((prep_rx, out_tx));
+        for ran in out_rx.iter() {
+            let ran = ran?;
+            for (b, picture) in ran.pictures.iter().enumerate() {
+                read[picture.index] = true;
+                each(&ran.outputs, b, picture);
+                bar.inc(1);
             }
         }
-        run(&mut pending)
+        Ok(())
     })?;
     Ok(read)
+}
+
+/// One batch through a session.
+struct Ran {
+    outputs: Vec<Output>,
+    pictures: Vec<Picture>,
 }
 
 /// Reads a JPEG as packed RGB; `None` when it is missing or unreadable.

@@ -191,6 +191,26 @@ impl Runtime {
         self.load_model_with(path, threads, device, true)
     }
 
+    /// Sessions of one model to run side by side on different pictures. On the CPU, with two
+    /// threads or more, two sessions with half the threads each: ONNX Runtime splits one picture's
+    /// work between its threads less well than two pictures between two sessions (YOLOX-Nano on 2
+    /// cores, batch 1: 300 pictures in 2.5-2.7 s against 3.4-3.5 s for one session with two
+    /// threads). Each session holds its own copy of the weights. One session on a GPU.
+    pub fn load_sessions(
+        &self,
+        path: &Path,
+        threads: usize,
+        device: Device,
+        spin: bool,
+    ) -> Result<Vec<Model>> {
+        let first = self.load_model_with(path, threads.div_ceil(2).max(1), device, spin)?;
+        if first.device() != Device::Cpu || threads < 2 {
+            return Ok(vec![first]);
+        }
+        let second = self.load_model_with(path, threads / 2, device, spin)?;
+        Ok(vec![first, second])
+    }
+
     /// As [`Runtime::load_model_on`]; `spin` false makes the session's idle threads sleep instead
     /// of spinning (ONNX Runtime's default). `run` wants that: its two sessions and the extract
     /// workers share the cores, and spinning threads take time from whichever of them has work
