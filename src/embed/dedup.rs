@@ -104,7 +104,7 @@ pub fn dedup(cfg: &DedupConfig, progress: Progress) -> Result<DedupSummary> {
         return Ok(summary);
     }
     let Embedder {
-        mut model, setup, ..
+        mut models, setup, ..
     } = {
         let e = Embedder::load(&cfg.embedder, &cfg.resolve, cfg.threads, cfg.device, true)?;
         summary.embedder = Some(e.record());
@@ -120,7 +120,7 @@ pub fn dedup(cfg: &DedupConfig, progress: Progress) -> Result<DedupSummary> {
     let read = run_pictures(
         &paths,
         &setup.preprocess,
-        std::slice::from_mut(&mut model),
+        &mut models,
         cfg.batch_size,
         (cfg.threads / 2).clamp(1, 4),
         &bar,

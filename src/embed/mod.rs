@@ -85,7 +85,8 @@ impl EmbedderSetup {
 /// An embedder resolved from its spec, loaded, and set up.
 pub struct Embedder {
     pub resolved: ResolvedModel,
-    pub model: Model,
+    /// Sessions of the model, run side by side ([`Runtime::load_sessions`]).
+    pub models: Vec<Model>,
     pub setup: EmbedderSetup,
 }
 
@@ -99,11 +100,11 @@ impl Embedder {
     ) -> Result<Self> {
         let parsed = ModelSpec::parse("--embedder", spec)?;
         let resolved = resolve(spec, &parsed, options)?;
-        let model = Runtime::get()?.load_model_with(&resolved.file, threads, device, spin)?;
-        let setup = EmbedderSetup::new(&resolved, &model)?;
+        let models = Runtime::get()?.load_sessions(&resolved.file, threads, device, spin)?;
+        let setup = EmbedderSetup::new(&resolved, &models[0])?;
         Ok(Embedder {
             resolved,
-            model,
+            models,
             setup,
         })
     }
@@ -114,7 +115,7 @@ impl Embedder {
             spec: self.resolved.spec.clone(),
             file: self.resolved.file.clone(),
             sha256: self.resolved.sha256.clone(),
-            device: self.model.device().to_string(),
+            device: self.models[0].device().to_string(),
             output: self.setup.output.clone(),
             dim: self.setup.dim,
         }

@@ -620,11 +620,13 @@ fn embed_stage(
     bar: &ProgressBar,
 ) -> Result<f64> {
     let dim = embedder.setup.dim;
-    let batch = if embedder.model.dynamic_batch() {
+    let batch = if embedder.models[0].dynamic_batch() {
         cfg.dedup.batch_size.max(1)
     } else {
         1
     };
+    // A batch for every session at a time, so they run side by side.
+    let chunk = batch * embedder.models.len();
     let mut busy = 0.0;
     let mut video: Vec<FrameRecord> = Vec::new();
     // Frames waiting for the model, with their input.
@@ -650,7 +652,7 @@ fn embed_stage(
         run_tensors(
             &tensors,
             embedder.setup.preprocess.size,
-            &mut embedder.model,
+            &mut embedder.models,
             batch,
             |outputs, b, _| rows.push(row_of(outputs, b)),
         )?;
@@ -677,7 +679,7 @@ fn embed_stage(
                     });
                 }
                 video.push(*r);
-                if ready.len() >= batch {
+                if ready.len() >= chunk {
                     let t = Instant::now();
                     unflushed += embed(&video, &mut ready, cache)?;
                     if unflushed >= EMBED_CHUNK {

@@ -5,6 +5,8 @@
 //! leaks into what is written.
 
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use fast_image_resize::Resizer;
 use indicatif::ProgressBar;
@@ -144,33 +146,54 @@ pub fn read_rgb(path: &Path) -> Option<(Vec<u8>, u32, u32)> {
     Some((img.pixels, img.width as u32, img.height as u32))
 }
 
-/// Runs `model` over input tensors made beforehand (each one picture of `size`, CHW), `batch` at a
-/// time (1 when its batch axis is fixed), and calls `each(outputs, b, i)` for tensor `i`, picture
-/// `b` of its batch.
+/// Runs the sessions `models` over input tensors made beforehand (each one picture of `size`,
+/// CHW), `batch` at a time (1 when the batch axis is fixed), the sessions side by side on different
+/// batches, and calls `each(outputs, b, i)` for tensor `i`, picture `b` of its batch, in order.
 pub fn run_tensors(
     tensors: &[Vec<f32>],
     size: (u32, u32),
-    model: &mut Model,
+    models: &mut [Model],
     batch: usize,
     mut each: impl FnMut(&[Output], usize, usize),
 ) -> Result<()> {
-    let batch = if model.dynamic_batch() {
+    if tensors.is_empty() || models.is_empty() {
+        return Ok(());
+    }
+    let batch = if models[0].dynamic_batch() {
         batch.max(1)
     } else {
         1
     };
     let (w, h) = (size.0 as usize, size.1 as usize);
-    let mut input = Vec::new();
-    for (c, chunk) in tensors.chunks(batch).enumerate() {
-        let outputs = if let [one] = chunk {
-            model.run(one, 1, h, w)?
-        } else {
-            input.clear();
-            for t in chunk {
-                input.extend_from_slice(t);
-            }
-            model.run(&input, chunk.len(), h, w)?
-        };
+    let chunks: Vec<&[Vec<f32>]> = tensors.chunks(batch).collect();
+    let next = AtomicUsize::new(0);
+    let ran: Mutex<Vec<Option<Result<Vec<Output>>>>> =
+        Mutex::new((0..chunks.len()).map(|_| None).collect());
+    std::thread::scope(|s| {
+        for model in models.iter_mut() {
+            let (next, chunks, ran) = (&next, &chunks, &ran);
+            s.spawn(move || {
+                let mut input = Vec::new();
+                loop {
+                    let c = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(chunk) = chunks.get(c) else { break };
+                    let outputs = if let [one] = chunk {
+                        model.run(one, 1, h, w)
+                    } else {
+                        input.clear();
+                        for t in chunk.iter() {
+                            input.extend_from_slice(t);
+                        }
+                        model.run(&input, chunk.len(), h, w)
+                    };
+                    ran.lock().expect("no session panicked")[c] = Some(outputs);
+                }
+            });
+        }
+    });
+    let ran = ran.into_inner().expect("no session panicked");
+    for (c, (outputs, chunk)) in ran.into_iter().zip(&chunks).enumerate() {
+        let outputs = outputs.expect("every batch ran")?;
         for b in 0..chunk.len() {
             each(&outputs, b, c * batch + b);
         }

@@ -192,10 +192,13 @@ impl Runtime {
     }
 
     /// Sessions of one model to run side by side on different pictures. On the CPU, with two
-    /// threads or more, two sessions with half the threads each: ONNX Runtime splits one picture's
-    /// work between its threads less well than two pictures between two sessions (YOLOX-Nano on 2
-    /// cores, batch 1: 300 pictures in 2.5-2.7 s against 3.4-3.5 s for one session with two
-    /// threads). Each session holds its own copy of the weights. One session on a GPU.
+    /// threads or more and a small model, two sessions with half the threads each: ONNX Runtime
+    /// splits a small model's work on one picture between its threads less well than two pictures
+    /// between two sessions (2 cores: YOLOX-Nano at batch 1, 300 pictures in 2.5-2.7 s against
+    /// 3.4-3.5 s for one session with two threads; the int8 MobileNetV2 at batch 8, 1.6-1.7 s
+    /// against 2.0-2.3 s). Each session holds its own copy of the weights, so a large model (more
+    /// than [`SIDE_BY_SIDE_MAX_BYTES`]), whose big operations split well anyway, gets one session,
+    /// as does a model on a GPU.
     pub fn load_sessions(
         &self,
         path: &Path,
@@ -203,8 +206,12 @@ impl Runtime {
         device: Device,
         spin: bool,
     ) -> Result<Vec<Model>> {
-        let first = self.load_model_with(path, threads.div_ceil(2).max(1), device, spin)?;
-        if first.device() != Device::Cpu || threads < 2 {
+        let small = std::fs::metadata(path).is_ok_and(|m| m.len() <= SIDE_BY_SIDE_MAX_BYTES);
+        let threads = threads.max(1);
+        let side_by_side = small && threads >= 2;
+        let first_threads = if side_by_side { threads.div_ceil(2) } else { threads };
+        let first = self.load_model_with(path, first_threads, device, spin)?;
+        if first.device() != Device::Cpu || !side_by_side {
             return Ok(vec![first]);
         }
         let second = self.load_model_with(path, threads / 2, device, spin)?;
@@ -308,6 +315,9 @@ impl Runtime {
         })
     }
 }
+
+/// Models up to this size on disk run as two sessions side by side ([`Runtime::load_sessions`]).
+pub const SIDE_BY_SIDE_MAX_BYTES: u64 = 64 << 20;
 
 /// Where inference runs (`--device`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
