@@ -11,8 +11,8 @@ use std::time::Instant;
 
 use fast_image_resize::Resizer;
 use framelabel::dataset::Dataset;
-use framelabel::runtime::{Device, Runtime};
 use framelabel::runtime::preprocess::Preprocess;
+use framelabel::runtime::{Device, Runtime};
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();

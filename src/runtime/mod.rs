@@ -209,7 +209,11 @@ impl Runtime {
         let small = std::fs::metadata(path).is_ok_and(|m| m.len() <= SIDE_BY_SIDE_MAX_BYTES);
         let threads = threads.max(1);
         let side_by_side = small && threads >= 2;
-        let first_threads = if side_by_side { threads.div_ceil(2) } else { threads };
+        let first_threads = if side_by_side {
+            threads.div_ceil(2)
+        } else {
+            threads
+        };
         let first = self.load_model_with(path, first_threads, device, spin)?;
         if first.device() != Device::Cpu || !side_by_side {
             return Ok(vec![first]);
