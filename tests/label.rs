@@ -30,17 +30,7 @@ fn boxes_by_file(coco: &Value) -> std::collections::HashMap<String, Vec<[f64; 6]
         .iter()
         .map(|c| c["id"].as_u64().unwrap())
         .collect();
-    let names: std::collections::HashMap<u64, String> = coco["images"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| {
-            (
-                i["id"].as_u64().unwrap(),
-                i["file_name"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect();
+    let names = image_names(coco);
     let mut out: std::collections::HashMap<String, Vec<[f64; 6]>> = Default::default();
     for a in coco["annotations"].as_array().unwrap() {
         let b: Vec<f64> = a["bbox"]

@@ -98,17 +98,7 @@ fn assert_agrees_with_stages(run: &Path, stages: &Path) {
     assert!(ka.abs_diff(kb) * 5 <= kb, "run keeps {ka}, the stages {kb}");
     // The detector reads the same JPEGs: a frame both keep has the same boxes.
     let boxes = |coco: &Value| -> HashMap<String, Vec<String>> {
-        let names: HashMap<u64, String> = coco["images"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|i| {
-                (
-                    i["id"].as_u64().unwrap(),
-                    i["file_name"].as_str().unwrap().to_string(),
-                )
-            })
-            .collect();
+        let names = image_names(coco);
         let mut m: HashMap<String, Vec<String>> = HashMap::new();
         for a in coco["annotations"].as_array().unwrap() {
             let v = serde_json::json!([a["category_id"], a["bbox"], a["score"]]);

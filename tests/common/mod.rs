@@ -298,3 +298,18 @@ pub fn run_args(inputs: &[&Path], out: &Path, extra: &[&str]) -> Vec<String> {
     a.extend(extra.iter().map(|s| s.to_string()));
     a
 }
+
+/// A COCO file's image ids and file names.
+pub fn image_names(coco: &Value) -> std::collections::HashMap<u64, String> {
+    coco["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["id"].as_u64().unwrap(),
+                i["file_name"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
