@@ -127,12 +127,7 @@ impl StateDir {
     }
 
     pub fn rewrite_frames(&self, records: &[FrameRecord]) -> Result<()> {
-        let mut text = String::new();
-        for r in records {
-            text.push_str(&serde_json::to_string(r).expect("records serialise"));
-            text.push('\n');
-        }
-        crate::dataset::write_atomic(&self.frames_path(), text.as_bytes())
+        rewrite_lines(&self.frames_path(), records)
     }
 
     /// Videos an earlier attempt finished, in the order it did them.
@@ -148,17 +143,22 @@ impl StateDir {
     }
 
     pub fn rewrite_videos(&self, videos: &[VideoSummary]) -> Result<()> {
-        let mut text = String::new();
-        for v in videos {
-            text.push_str(&serde_json::to_string(v).expect("summaries serialise"));
-            text.push('\n');
-        }
-        crate::dataset::write_atomic(&self.videos_path(), text.as_bytes())
+        rewrite_lines(&self.videos_path(), videos)
     }
 
     pub fn mark_complete(&self) -> Result<()> {
         crate::dataset::write_atomic(&self.dir.join("complete"), b"ok\n")
     }
+}
+
+/// Replaces a JSON-lines file with `items`, one per line, atomically.
+fn rewrite_lines<T: serde::Serialize>(path: &Path, items: &[T]) -> Result<()> {
+    let mut text = String::new();
+    for item in items {
+        text.push_str(&serde_json::to_string(item).expect("records serialise"));
+        text.push('\n');
+    }
+    crate::dataset::write_atomic(path, text.as_bytes())
 }
 
 /// The complete lines of a JSON-lines file; a torn last line is cut off the file.
