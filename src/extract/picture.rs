@@ -205,27 +205,14 @@ impl Encoder {
     /// Resizes packed RGB (`width`×`height`) as configured and returns the JPEG bytes (valid until
     /// the next call) and the picture's size.
     pub fn encode(&mut self, rgb: &[u8], width: u32, height: u32) -> Result<(&[u8], (u32, u32))> {
-        let p = placement((width, height), &self.out);
-        let pixels: &[u8] = if p.scaled == (width, height) && p.canvas == p.scaled {
-            rgb
-        } else {
-            let src = ImageRef::new(width, height, rgb, PixelType::U8x3).map_err(resize_error)?;
-            self.resized
-                .resize(p.scaled.0 as usize * p.scaled.1 as usize * 3, 0);
-            let mut dst =
-                Image::from_slice_u8(p.scaled.0, p.scaled.1, &mut self.resized, PixelType::U8x3)
-                    .map_err(resize_error)?;
-            let opts = ResizeOptions::new().resize_alg(resize_alg((width, height), p.scaled));
-            self.resizer
-                .resize(&src, &mut dst, &opts)
-                .map_err(resize_error)?;
-            if p.canvas == p.scaled {
-                &self.resized
-            } else {
-                pad(&self.resized, &p, &mut self.canvas);
-                &self.canvas
-            }
-        };
+        let (pixels, p) = render(
+            &mut self.resizer,
+            rgb,
+            (width, height),
+            &self.out,
+            &mut self.resized,
+            &mut self.canvas,
+        )?;
         let (cw, ch) = p.canvas;
         let image = turbojpeg::Image {
             pixels,
@@ -343,6 +330,38 @@ fn expand_row(src: &[u8], dst: &mut [u8], r: Range) {
     for (d, &s) in dst.iter_mut().zip(src) {
         let v = ((s as i32 - offset) * scale + base + (1 << 15)) >> 16;
         *d = v.clamp(0, 255) as u8;
+    }
+}
+
+/// The picture as it is written for `out`, in packed RGB: `rgb` itself when no resize is asked
+/// for, else resized into `resized` (and, with padding, drawn on `canvas`). Returns the pixels and
+/// their placement.
+pub fn render<'a>(
+    resizer: &mut Resizer,
+    rgb: &'a [u8],
+    size: (u32, u32),
+    out: &Output,
+    resized: &'a mut Vec<u8>,
+    canvas: &'a mut Vec<u8>,
+) -> Result<(&'a [u8], Placement)> {
+    let (width, height) = size;
+    let p = placement(size, out);
+    if p.scaled == size && p.canvas == p.scaled {
+        return Ok((rgb, p));
+    }
+    let src = ImageRef::new(width, height, rgb, PixelType::U8x3).map_err(resize_error)?;
+    resized.resize(p.scaled.0 as usize * p.scaled.1 as usize * 3, 0);
+    let mut dst = Image::from_slice_u8(p.scaled.0, p.scaled.1, resized, PixelType::U8x3)
+        .map_err(resize_error)?;
+    let opts = ResizeOptions::new().resize_alg(resize_alg(size, p.scaled));
+    resizer
+        .resize(&src, &mut dst, &opts)
+        .map_err(resize_error)?;
+    if p.canvas == p.scaled {
+        Ok((resized, p))
+    } else {
+        pad(resized, &p, canvas);
+        Ok((canvas, p))
     }
 }
 

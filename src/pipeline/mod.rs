@@ -45,7 +45,7 @@ use crate::embed::similar::{Decision, normalise};
 use crate::error::{Error, Result};
 use crate::export::{ExportConfig, Exported, Format};
 use crate::extract::decode::DecodedFrame;
-use crate::extract::picture::{Output, placement};
+use crate::extract::picture::{Output, placement, render};
 use crate::extract::{self, ExtractConfig, Input, RunSummary, VideoSummary};
 use crate::models::spec::ResolvedModel;
 use crate::progress::Progress;
@@ -529,15 +529,31 @@ pub fn run(
 /// resampled from the frame in one step. The picture then differs from the JPEG only by the
 /// compression, and reading and decoding every kept JPEG again is saved.
 fn embed_input(pre: Preprocess, output: Output) -> impl Fn(&DecodedFrame) -> Vec<f32> + Sync {
+    /// A resizer, and for padded output the resized picture and its canvas.
+    type Scratch = (fast_image_resize::Resizer, Vec<u8>, Vec<u8>);
     thread_local! {
-        static RESIZER: std::cell::RefCell<fast_image_resize::Resizer> =
-            std::cell::RefCell::new(fast_image_resize::Resizer::new());
+        static SCRATCH: std::cell::RefCell<Scratch> = Default::default();
     }
     move |f: &DecodedFrame| {
         let src = (f.width, f.height);
-        let view = placement(src, &output).scaled;
+        let p = placement(src, &output);
         let mut t = Vec::with_capacity((pre.size.0 * pre.size.1 * 3) as usize);
-        RESIZER.with_borrow_mut(|r| pre.apply_as(r, &f.rgb, src, view, &mut t));
+        SCRATCH.with_borrow_mut(|(r, resized, canvas)| {
+            if p.canvas == p.scaled {
+                pre.apply_as(r, &f.rgb, src, p.scaled, &mut t);
+                return;
+            }
+            // The bars of `--resize pad` are part of the picture `dedup` embeds: draw them, the
+            // way the JPEG is drawn, then sample (two resamples, for this mode only).
+            match render(r, &f.rgb, src, &output, resized, canvas) {
+                Ok((pixels, p)) => {
+                    pre.apply(r, pixels, p.canvas.0, p.canvas.1, &mut t);
+                }
+                Err(_) => {
+                    pre.apply_as(r, &f.rgb, src, p.scaled, &mut t);
+                }
+            }
+        });
         t
     }
 }
@@ -818,4 +834,54 @@ fn detect_frames(
 /// Whether `dir` holds the state of a `run` (for messages of the stage commands).
 pub fn is_run_folder(dir: &Path) -> bool {
     dir.join(cache::STATE_DIR).is_dir()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::extract::picture::ResizeMode;
+
+    /// A 640×360 picture of one grey level.
+    fn frame(level: u8) -> DecodedFrame {
+        DecodedFrame {
+            index: 0,
+            pts: 0.0,
+            width: 640,
+            height: 360,
+            rgb: vec![level; 640 * 360 * 3],
+            yuv: None,
+        }
+    }
+
+    #[test]
+    fn embedder_input_shows_the_bars_of_padded_output() {
+        let pre = Preprocess::imagenet();
+        let value = |v: u8| (v as f32 / 255.0 - 0.485) / 0.229;
+        let output = |resize| Output {
+            size: Some((320, 320)),
+            resize,
+            jpeg_quality: 95,
+        };
+        // Padded: 320×180 on a 320×320 canvas, bars of 70 rows; scaled by 0.8 and cropped by 16,
+        // the model's window starts with 40 rows of bar.
+        let padded = embed_input(pre, output(ResizeMode::Pad))(&frame(200));
+        assert_eq!(padded.len(), 3 * 224 * 224);
+        for row in [0, 20, 35, 223 - 35, 223] {
+            assert_eq!(padded[row * 224 + 100], value(0), "bar row {row}");
+        }
+        for row in [50, 112, 170] {
+            assert!(
+                (padded[row * 224 + 100] - value(200)).abs() < 1e-4,
+                "row {row}"
+            );
+        }
+        // Fitted output has no bars: the window shows the picture only.
+        let fitted = embed_input(pre, output(ResizeMode::Fit))(&frame(200));
+        for row in [0, 112, 223] {
+            assert!(
+                (fitted[row * 224 + 100] - value(200)).abs() < 1e-4,
+                "row {row}"
+            );
+        }
+    }
 }
