@@ -242,20 +242,49 @@ pub fn kept_counts(
 ) -> Vec<u64> {
     let n = items.len();
     let row = |k: usize| &emb[k * dim..(k + 1) * dim];
+    // One matrix product, in row blocks side by side: a few times faster than pair by pair. Its
+    // sums run in another order than `dot`'s, so a pair this close to a threshold is measured
+    // again with `dot`, as the rule measures it.
+    const NEAR: f32 = 1e-5;
     let mut sims = vec![0f32; n * n];
     let per = n.div_ceil(threads.max(1)).max(1);
     std::thread::scope(|s| {
-        for (c, chunk) in sims.chunks_mut(per * n).enumerate() {
+        for (c, block) in sims.chunks_mut(per * n).enumerate() {
             s.spawn(move || {
-                for (r, out) in chunk.chunks_mut(n).enumerate() {
-                    let i = c * per + r;
-                    for (j, o) in out.iter_mut().enumerate() {
-                        *o = dot(row(i), row(j));
-                    }
+                let rows = block.len() / n;
+                let a = &emb[c * per * dim..(c * per + rows) * dim];
+                // SAFETY: a is rows × dim and emb n × dim (row-major; emb is read as its
+                // transpose, dim × n), block is rows × n: every pointer covers exactly the extent
+                // its strides describe.
+                unsafe {
+                    matrixmultiply::sgemm(
+                        rows,
+                        dim,
+                        n,
+                        1.0,
+                        a.as_ptr(),
+                        dim as isize,
+                        1,
+                        emb.as_ptr(),
+                        1,
+                        dim as isize,
+                        0.0,
+                        block.as_mut_ptr(),
+                        n as isize,
+                        1,
+                    );
                 }
             });
         }
     });
+    let similar = |i: usize, k: usize, t: f32| {
+        let s = sims[i * n + k];
+        if (s - t).abs() <= NEAR {
+            dot(row(i), row(k)) >= t
+        } else {
+            s >= t
+        }
+    };
     let mut order: Vec<usize> = (0..n).collect();
     order.sort_by(|&a, &b| quality_order(&records[items[a]], &records[items[b]]));
     let too_close = |a: usize, b: usize| {
@@ -268,8 +297,7 @@ pub fn kept_counts(
         .map(|&t| {
             kept.clear();
             for &i in &order {
-                let s = &sims[i * n..(i + 1) * n];
-                if !kept.iter().any(|&k| s[k] >= t || too_close(i, k)) {
+                if !kept.iter().any(|&k| similar(i, k, t) || too_close(i, k)) {
                     kept.push(i);
                 }
             }
@@ -460,7 +488,10 @@ mod tests {
     fn kept_counts_equal_the_rule_at_every_threshold() {
         let (records, emb) = frames();
         let items: Vec<usize> = (0..records.len()).collect();
-        let ts: Vec<f32> = (70..=100).map(|p| p as f32 / 100.0).collect();
+        let mut ts: Vec<f32> = (70..=100).map(|p| p as f32 / 100.0).collect();
+        // Thresholds exactly at a pair's similarity: the pair is a duplicate (>=) by either count.
+        let row = |k: usize| &emb[k * 32..(k + 1) * 32];
+        ts.extend((1..8).map(|k| dot(row(0), row(k))));
         for gap in [None, Some(1.5)] {
             let counts = kept_counts(&records, &items, &emb, 32, &ts, gap, 2);
             let rule: Vec<u64> = ts
