@@ -95,3 +95,96 @@ fn variable_frame_rate_gives_each_decoded_frame_once() {
         assert_frames_match_ffprobe(&v);
     }
 }
+
+/// The first frame as the `ffmpeg` program shows it (which turns it upright), as packed RGB.
+fn ffmpeg_first_frame(video: &Path) -> Vec<u8> {
+    let out = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-i", video.to_str().unwrap()])
+        .args(["-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    out.stdout
+}
+
+#[test]
+fn portrait_phone_video_is_turned_upright() {
+    let tmp = tempfile::tempdir().unwrap();
+    let coded = tmp.path().join("coded.mp4");
+    make_clip(
+        &coded,
+        "320x240",
+        5,
+        1.0,
+        &["-c:v", "libx264", "-pix_fmt", "yuv420p"],
+    );
+    for turn in ["90", "180", "270"] {
+        // What phones do: the picture stored as the sensor sees it, a display matrix to turn it.
+        let video = tmp.path().join(format!("turned{turn}.mp4"));
+        let v = video.to_str().unwrap();
+        let tag = format!("rotate={turn}");
+        ffmpeg(&[
+            "-i",
+            coded.to_str().unwrap(),
+            "-c",
+            "copy",
+            "-metadata:s:v:0",
+            &tag,
+            v,
+        ]);
+        let out = tmp.path().join(format!("out{turn}"));
+        assert_eq!(extract(&[&video], &out, &["-q"]).code, 0);
+        let jpeg = out.join(format!("images/turned{turn}_000000.jpg"));
+        let (w, h) = jpeg_size(&jpeg);
+        let upright = if turn == "180" {
+            (320, 240)
+        } else {
+            (240, 320)
+        };
+        assert_eq!((w, h), upright, "turn {turn}");
+        let record = &read_jsonl(&out.join("frames.jsonl"))[0];
+        assert_eq!(
+            (record["width"].as_u64(), record["height"].as_u64()),
+            (Some(w as u64), Some(h as u64))
+        );
+        let summary = read_json(&out.join("run.json"));
+        // The rotation as ffprobe reports the display matrix.
+        let probe = std::process::Command::new("ffprobe")
+            .args(["-v", "error", "-select_streams", "v", "-show_entries"])
+            .args(["stream_side_data=rotation", "-of", "csv=p=0", v])
+            .output()
+            .unwrap();
+        let probed: i64 = String::from_utf8_lossy(&probe.stdout)
+            .trim()
+            .parse()
+            .unwrap();
+        assert_eq!(
+            summary["videos"][0]["info"]["rotation"].as_i64(),
+            Some(probed.rem_euclid(360)),
+            "turn {turn}"
+        );
+        // The pixels are ffmpeg's upright picture, up to JPEG loss; another turn is far off.
+        let ours =
+            turbojpeg::decompress(&std::fs::read(&jpeg).unwrap(), turbojpeg::PixelFormat::RGB)
+                .unwrap()
+                .pixels;
+        let diff = |a: &[u8], b: &[u8]| {
+            assert_eq!(a.len(), b.len());
+            a.iter()
+                .zip(b)
+                .map(|(&x, &y)| x.abs_diff(y) as f64)
+                .sum::<f64>()
+                / a.len() as f64
+        };
+        let theirs = ffmpeg_first_frame(&video);
+        let d = diff(&ours, &theirs);
+        assert!(
+            d < 6.0,
+            "turn {turn}: mean difference {d:.2} from ffmpeg's upright frame"
+        );
+        if turn == "180" {
+            let d = diff(&ours, &ffmpeg_first_frame(&coded));
+            assert!(d > 30.0, "the frame as coded differs by only {d:.2}");
+        }
+    }
+}

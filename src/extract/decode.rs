@@ -35,6 +35,12 @@ pub struct VideoInfo {
     pub duration: Option<f64>,
     /// Number of frames the container's index lists, when it has one.
     pub frames_indexed: Option<u64>,
+    /// The rotation of the stream's display matrix when it is a quarter turn: 90, 180 or 270
+    /// degrees counterclockwise, as `ffprobe` reports it. Phones record portrait video this way.
+    /// Frames are turned upright, as the `ffmpeg` program and OpenCV show them; `width` and
+    /// `height` are the coded size.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotation: Option<u32>,
 }
 
 /// One decoded, sampled frame as packed RGB24.
@@ -226,6 +232,11 @@ impl VideoSource {
             None
         };
         let frames_indexed = (stream.frames() > 0).then_some(stream.frames() as u64);
+        let rotation = stream
+            .side_data()
+            .find(|d| d.kind() == ffmpeg::codec::packet::side_data::Type::DisplayMatrix)
+            .and_then(|d| quarter_turn(d.data()))
+            .map(|clockwise| 360 - clockwise);
 
         let mut ctx = ffmpeg::codec::context::Context::from_parameters(stream.parameters())
             .map_err(|e| {
@@ -269,6 +280,7 @@ impl VideoSource {
             fps,
             duration,
             frames_indexed,
+            rotation,
         };
         Ok(VideoSource {
             input,
@@ -294,6 +306,7 @@ impl VideoSource {
     ) -> DecodeStats {
         let mut stats = DecodeStats::default();
         let mut state = FrameState {
+            turn: self.info.rotation.map(|ccw| 360 - ccw),
             scaler: None,
             decoded: ffmpeg::frame::Video::empty(),
             rgb: ffmpeg::frame::Video::empty(),
@@ -388,6 +401,8 @@ impl VideoSource {
 }
 
 struct FrameState {
+    /// Degrees clockwise that turn a frame upright.
+    turn: Option<u32>,
     scaler: Option<scaling::Context>,
     decoded: ffmpeg::frame::Video,
     rgb: ffmpeg::frame::Video,
@@ -420,18 +435,82 @@ impl FrameState {
             .ok()?;
         let stride = self.rgb.stride(0);
         let data = self.rgb.data(0);
-        let row = w as usize * 3;
-        rgb.reserve(row * h as usize);
-        for y in 0..h as usize {
-            rgb.extend_from_slice(&data[y * stride..y * stride + row]);
-        }
+        let (w, h) = (w as usize, h as usize);
+        let row = w * 3;
+        rgb.clear();
+        let size = match self.turn {
+            None => {
+                rgb.reserve(row * h);
+                for y in 0..h {
+                    rgb.extend_from_slice(&data[y * stride..y * stride + row]);
+                }
+                (w, h)
+            }
+            Some(turn) => {
+                rgb.resize(row * h, 0);
+                turn_upright(data, stride, (w, h), turn, &mut rgb)
+            }
+        };
         Some(DecodedFrame {
             index,
             pts,
-            width: w,
-            height: h,
+            width: size.0 as u32,
+            height: size.1 as u32,
             rgb,
-            yuv: Yuv420::of(&self.decoded),
+            // The encoder's 4:2:0 shortcut takes the picture as coded.
+            yuv: self
+                .turn
+                .is_none()
+                .then(|| Yuv420::of(&self.decoded))
+                .flatten(),
         })
     }
+}
+
+/// The clockwise quarter turn a display matrix (nine native-endian 32-bit integers) asks for, read
+/// the way the `ffmpeg` program reads it for its automatic rotation; `None` for none, or for an
+/// angle that is not a quarter turn.
+fn quarter_turn(matrix: &[u8]) -> Option<u32> {
+    let m: Vec<i32> = matrix
+        .chunks_exact(4)
+        .take(9)
+        .map(|b| i32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    let m: [i32; 9] = m.try_into().ok()?;
+    // SAFETY: `m` is the nine integers the function reads.
+    let ccw = unsafe { ffmpeg::ffi::av_display_rotation_get(m.as_ptr()) };
+    if !ccw.is_finite() {
+        return None;
+    }
+    let mut theta = -ccw.round();
+    theta -= 360.0 * (theta / 360.0 + 0.9 / 360.0).floor();
+    [90, 180, 270]
+        .into_iter()
+        .find(|&t| (theta - t as f64).abs() < 1.0)
+}
+
+/// Writes the packed RGB picture `src` (`size`, rows `stride` bytes apart) turned `turn` degrees
+/// clockwise into `dst` (already sized), and returns the turned size.
+fn turn_upright(
+    src: &[u8],
+    stride: usize,
+    size: (usize, usize),
+    turn: u32,
+    dst: &mut [u8],
+) -> (usize, usize) {
+    let (w, h) = size;
+    let (dw, dh) = if turn == 180 { (w, h) } else { (h, w) };
+    for y in 0..h {
+        let row = &src[y * stride..y * stride + w * 3];
+        for (x, px) in row.chunks_exact(3).enumerate() {
+            let (dx, dy) = match turn {
+                90 => (h - 1 - y, x),
+                180 => (w - 1 - x, h - 1 - y),
+                _ => (y, w - 1 - x),
+            };
+            let d = (dy * dw + dx) * 3;
+            dst[d..d + 3].copy_from_slice(px);
+        }
+    }
+    (dw, dh)
 }
