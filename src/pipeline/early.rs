@@ -46,6 +46,12 @@ impl Early {
         self.sent.clear();
     }
 
+    /// How many judged frames were held back: likely duplicates (the progress display's estimate
+    /// until the video's own decision).
+    pub fn held_back(&self) -> usize {
+        self.judged - self.sent.len()
+    }
+
     /// Whether frame `i` of the video was sent early.
     pub fn was_sent(&self, i: usize) -> bool {
         self.sent.binary_search(&i).is_ok()

@@ -648,6 +648,9 @@ fn embed_stage(
     // Frames waiting for the model, with their input.
     let mut ready: Vec<(usize, Vec<f32>)> = Vec::new();
     let mut early = Early::new(cfg.dedup.threshold, cfg.dedup.min_gap);
+    // The likely duplicates of the current video in `counts.duplicates`, replaced by the exact
+    // number at its end: an hour-long video would otherwise show none until then.
+    let mut estimated = 0u64;
     let mut unflushed = 0usize;
     let output = embedder.setup.output.clone();
     let row_of = |outputs: &[crate::runtime::Output], b: usize| {
@@ -708,6 +711,11 @@ fn embed_stage(
                 let now = early.advance(&video, embedded, |i| {
                     cache.get(&key(&video[i])).expect("embedded")
                 });
+                let held = early.held_back() as u64;
+                counts
+                    .duplicates
+                    .fetch_add(held - estimated, Ordering::Relaxed);
+                estimated = held;
                 if !now.is_empty() {
                     let frames = now.into_iter().map(|i| video[i].clone()).collect();
                     tx.send(frames).map_err(|_| stage_stopped())?;
@@ -743,6 +751,8 @@ fn embed_stage(
                     .copied()
                     .filter(|&i| matches!(decisions[i], Decision::Kept))
                     .collect();
+                counts.duplicates.fetch_sub(estimated, Ordering::Relaxed);
+                estimated = 0;
                 counts
                     .duplicates
                     .fetch_add((present.len() - survivors.len()) as u64, Ordering::Relaxed);
