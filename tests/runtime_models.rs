@@ -216,3 +216,25 @@ fn linear_resize_equals_opencv_to_the_bit() {
         );
     }
 }
+
+#[test]
+fn a_model_with_large_external_weights_gets_one_session() {
+    let tmp = tempfile::tempdir().unwrap();
+    let runtime = Runtime::get().expect("ONNX Runtime (scripts/setup.sh installs it)");
+    // 4 kB and 80 MB of weights, each behind an `.onnx` of a few hundred bytes.
+    for (floats, sessions) in [(1024, 2), (20_000_000, 1)] {
+        let dir = tmp.path().join(format!("m{floats}"));
+        run_py(
+            "external_data.py",
+            &[dir.to_str().unwrap(), &floats.to_string()],
+        );
+        let model = dir.join("model.onnx");
+        assert!(std::fs::metadata(&model).unwrap().len() < 4096);
+        let weights = std::fs::metadata(dir.join("weights.bin")).unwrap().len();
+        assert!(weights >= floats * 4, "{weights} bytes of weights");
+        let models = runtime
+            .load_sessions(&model, 2, framelabel::runtime::Device::Cpu, false)
+            .unwrap();
+        assert_eq!(models.len(), sessions, "{floats} floats of weights");
+    }
+}

@@ -206,7 +206,7 @@ impl Runtime {
         device: Device,
         spin: bool,
     ) -> Result<Vec<Model>> {
-        let small = std::fs::metadata(path).is_ok_and(|m| m.len() <= SIDE_BY_SIDE_MAX_BYTES);
+        let small = model_bytes(path).is_some_and(|n| n <= SIDE_BY_SIDE_MAX_BYTES);
         let threads = threads.max(1);
         let side_by_side = small && threads >= 2;
         let first_threads = if side_by_side {
@@ -322,6 +322,55 @@ impl Runtime {
 
 /// Models up to this size on disk run as two sessions side by side ([`Runtime::load_sessions`]).
 pub const SIDE_BY_SIDE_MAX_BYTES: u64 = 64 << 20;
+
+/// The size of a model's weights: its file, plus the files its tensors keep their data in when it
+/// was saved with external data (models over 2 GB must be, and their `.onnx` is then tiny). `None`
+/// when a file cannot be read.
+fn model_bytes(path: &Path) -> Option<u64> {
+    let own = std::fs::metadata(path).ok()?.len();
+    if own > SIDE_BY_SIDE_MAX_BYTES {
+        return Some(own);
+    }
+    let bytes = std::fs::read(path).ok()?;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut total = own;
+    for name in external_data_files(&bytes) {
+        total += std::fs::metadata(dir.join(name)).ok()?.len();
+    }
+    Some(total)
+}
+
+/// The distinct `location`s of a serialised ONNX model's external tensor data. Each is an entry
+/// `{key: "location", value: FILE}` (a protobuf message: field 1 the key, field 2 the value), found
+/// by its encoding rather than by parsing the whole model.
+fn external_data_files(model: &[u8]) -> Vec<String> {
+    const KEY: &[u8] = b"\x0a\x08location\x12";
+    let mut found: Vec<String> = Vec::new();
+    let mut at = 0;
+    while let Some(i) = model[at..].windows(KEY.len()).position(|w| w == KEY) {
+        at += i + KEY.len();
+        // The value's length, a varint.
+        let (mut len, mut shift) = (0usize, 0);
+        while let Some(&b) = model.get(at) {
+            at += 1;
+            len |= ((b & 0x7f) as usize) << shift;
+            shift += 7;
+            if b & 0x80 == 0 || shift > 28 {
+                break;
+            }
+        }
+        let Some(value) = model.get(at..at + len) else {
+            break;
+        };
+        at += len;
+        if let Ok(name) = std::str::from_utf8(value)
+            && !found.iter().any(|f| f == name)
+        {
+            found.push(name.to_string());
+        }
+    }
+    found
+}
 
 /// Where inference runs (`--device`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
