@@ -188,7 +188,11 @@ pub fn run(
     let (embedder, detector) = (embedder?, detector?);
     label::class_filter(&cfg.label.filters, &detector.setup.labels)?;
     let params = params(cfg, &inputs, &embedder.resolved, &detector.resolved);
-    tracing::debug!(elapsed_s = started.elapsed().as_secs_f64(), "models loaded");
+    tracing::debug!(
+        elapsed_s = started.elapsed().as_secs_f64(),
+        rss_mb = rss_mb(),
+        "models loaded"
+    );
 
     let dataset = Dataset::new(&cfg.extract.out);
     let state = StateDir::open(&dataset, &params, cfg.extract.force)?;
@@ -329,6 +333,7 @@ pub fn run(
     embed_bar.finish_and_clear();
     tracing::debug!(
         elapsed_s = started.elapsed().as_secs_f64(),
+        rss_mb = rss_mb(),
         embed_s,
         detect_s,
         "videos done"
@@ -396,6 +401,7 @@ pub fn run(
     detect_bar.finish_and_clear();
     tracing::debug!(
         elapsed_s = started.elapsed().as_secs_f64(),
+        rss_mb = rss_mb(),
         revived = revived.len(),
         "run-wide dedup decided"
     );
@@ -486,7 +492,7 @@ pub fn run(
     };
 
     let elapsed_s = started.elapsed().as_secs_f64();
-    tracing::debug!(elapsed_s, "output written");
+    tracing::debug!(elapsed_s, rss_mb = rss_mb(), "output written");
     let stats = RunStats {
         resumed,
         videos_skipped: finished.len() as u64,
@@ -500,6 +506,11 @@ pub fn run(
         detect_s,
     };
     dataset.set_run_entry("run", &stats)?;
+    // The report reads everything back from the folder: on a long run the embeddings (5 kB a
+    // frame for 1280-d ones, held twice here) and the sessions would only add to its own memory.
+    drop((
+        emb, embeddings, detections, records, results, embedder, detector,
+    ));
     let report = match cfg.report {
         Some(preview) => Some(crate::report::Written::of(&crate::report::report(
             &crate::report::ReportConfig {
@@ -511,6 +522,7 @@ pub fn run(
     };
     tracing::debug!(
         elapsed_s = started.elapsed().as_secs_f64(),
+        rss_mb = rss_mb(),
         "report written"
     );
     state.mark_complete()?;
@@ -556,6 +568,14 @@ fn embed_input(pre: Preprocess, output: Output) -> impl Fn(&DecodedFrame) -> Vec
         });
         t
     }
+}
+
+/// Resident memory in MB, for the debug log of the run's phases (0 where /proc is absent).
+fn rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<f64>().ok())
+        .map_or(0.0, |pages| pages * 4096.0 / 1e6)
 }
 
 /// The cache key of a frame: its file name, unique within a run.

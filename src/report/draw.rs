@@ -113,6 +113,8 @@ pub fn plots(out: &Path, summary: &mut Summary, labels: Option<&Labels>) -> Resu
     {
         let title = if c.source == "similarities" {
             "Frames kept by dedup at each threshold (estimate)"
+        } else if c.source.contains("estimated") {
+            "Frames kept by dedup at each threshold (estimated at the high ones)"
         } else {
             "Frames kept by dedup at each threshold"
         };

@@ -299,7 +299,7 @@ fn thresholds(h: &mut String, s: &Summary) {
                         .to_string()
                 } else {
                     format!(
-                        "The dedup rule replayed on the embeddings in {} at each threshold.",
+                        "The dedup rule replayed at each threshold on the embeddings in {}.",
                         text(&c.source)
                     )
                 }

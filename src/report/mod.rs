@@ -37,11 +37,11 @@ const HEATMAP_GRID: usize = 20;
 /// Above this many embedded frames the dedup curve is estimated from the recorded similarities
 /// instead of replaying the rule at every threshold.
 const EXACT_CURVE_MAX: usize = 100_000;
-/// Above this many, the replays use the approximate index (31 exact replays of a large run would
-/// take minutes; the index takes about a second per 100 000 frames).
-const REPLAY_EXACT_MAX: usize = 5_000;
 /// Up to this many, every pair's similarity is computed once (16 MB) and the rule replayed on them.
 const GRAM_CURVE_MAX: usize = 2_048;
+/// Above that, the replays stop before one expected to compare more pairs than this (about a second
+/// or two on 2 cores with 1280-d embeddings).
+const REPLAY_BUDGET: u64 = 10_000_000;
 /// COCO's size classes: box area below 32² is small, below 96² medium, else large.
 const SMALL_AREA: f64 = 32.0 * 32.0;
 const MEDIUM_AREA: f64 = 96.0 * 96.0;
@@ -197,9 +197,10 @@ pub struct Curves {
 pub struct DedupCurve {
     /// The threshold the run used.
     pub threshold: f64,
-    /// `embeddings`: the dedup rule replayed on the saved embeddings at every threshold (exact);
-    /// `similarities`: kept frames plus the duplicates less similar than each threshold, from
-    /// `frames.jsonl` (an estimate, and only for thresholds above the one used).
+    /// The embeddings file: the dedup rule replayed on them at every threshold (exact, unless it
+    /// says the approximate index or, on long runs, where the replays stopped and the estimate
+    /// took over); `similarities`: kept frames plus the duplicates less similar than each
+    /// threshold, from `frames.jsonl` (an estimate, and only for thresholds above the one used).
     pub source: String,
     pub points: Vec<(f64, u64)>,
 }
@@ -722,47 +723,45 @@ fn dedup_curve(
                 .collect();
             let present: Vec<usize> = (0..seen.len()).collect();
             let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-            let (limit, source) = if seen.len() > REPLAY_EXACT_MAX {
-                (0, format!("{source} (replayed with the approximate index)"))
+            // The rule as dedup ran it: above its exact limit, with the approximate index.
+            let mut source = if seen.len() > exact_limit {
+                format!("{source} (replayed with the approximate index)")
             } else {
-                (exact_limit, source)
+                source
             };
             let points = if seen.len() <= GRAM_CURVE_MAX {
                 let ts: Vec<f32> = grid.iter().map(|&t| t as f32).collect();
                 let counts = kept_counts(records, &seen, &emb, dim, &ts, min_gap, threads);
                 grid.iter().copied().zip(counts).collect()
             } else {
-                // One replay per thread at a time, thresholds dealt round-robin: the high ones
-                // keep most frames and cost the most.
-                let replay = |t: f64| -> Result<(f64, u64)> {
+                // From the lowest threshold up. A replay compares every frame with
+                // the frames kept so far, so it costs about frames × frames kept: little at low
+                // thresholds, and at the high ones, on long footage that is alike throughout,
+                // hours (nearly every frame is kept). The replays stop before one that would
+                // pass the budget, judged by how fast the count grew from the threshold before;
+                // the rest are estimated from the recorded similarities, as without embeddings.
+                let mut points = replayed_counts(&grid, seen.len(), REPLAY_BUDGET, |t| {
                     let d = decide(
-                        records, &seen, &present, &emb, dim, t as f32, min_gap, limit, 1,
+                        records,
+                        &seen,
+                        &present,
+                        &emb,
+                        dim,
+                        t as f32,
+                        min_gap,
+                        exact_limit,
+                        threads,
                     )?;
-                    Ok((
-                        t,
-                        d.iter().filter(|d| matches!(d, Decision::Kept)).count() as u64,
-                    ))
-                };
-                let mut points = std::thread::scope(|s| {
-                    let workers: Vec<_> = (0..threads.min(grid.len()))
-                        .map(|w| {
-                            let (grid, replay) = (&grid, &replay);
-                            s.spawn(move || {
-                                grid.iter()
-                                    .skip(w)
-                                    .step_by(threads)
-                                    .map(|&t| replay(t))
-                                    .collect::<Result<Vec<_>>>()
-                            })
-                        })
-                        .collect();
-                    workers
-                        .into_iter()
-                        .map(|w| w.join().expect("replay thread panicked"))
-                        .collect::<Result<Vec<Vec<_>>>>()
-                })?
-                .concat();
-                points.sort_by(|a, b| a.0.total_cmp(&b.0));
+                    Ok(d.iter().filter(|d| matches!(d, Decision::Kept)).count() as u64)
+                })?;
+                if let Some(&(last, _)) = points.last().filter(|_| points.len() < grid.len()) {
+                    let estimate = estimated_curve(records, &seen, threshold, &grid);
+                    points.extend(estimate.into_iter().filter(|&(t, _)| t > last + 1e-9));
+                    source = format!(
+                        "{source}, up to {last:.2}; above, estimated from the similarities in \
+                         frames.jsonl"
+                    );
+                }
                 points
             };
             return Ok(Some(DedupCurve {
@@ -772,6 +771,47 @@ fn dedup_curve(
             }));
         }
     }
+    let points = estimated_curve(records, &seen, threshold, &grid);
+    Ok(Some(DedupCurve {
+        threshold,
+        source: "similarities".into(),
+        points,
+    }))
+}
+
+/// `replay(t)` (frames kept at threshold `t`) at the thresholds of `grid` from the lowest up, while
+/// the next is expected to compare at most `budget` pairs: `n` frames times the count expected,
+/// the last count grown as much as it grew from the one before.
+fn replayed_counts(
+    grid: &[f64],
+    n: usize,
+    budget: u64,
+    mut replay: impl FnMut(f64) -> Result<u64>,
+) -> Result<Vec<(f64, u64)>> {
+    let mut points: Vec<(f64, u64)> = Vec::new();
+    for &t in grid {
+        let expected = match points[..] {
+            [.., (_, a), (_, b)] => b.saturating_mul(b.div_ceil(a.max(1)).max(1)),
+            [.., (_, b)] => b,
+            [] => 0,
+        };
+        if (n as u64).saturating_mul(expected) > budget {
+            break;
+        }
+        points.push((t, replay(t)?));
+    }
+    Ok(points)
+}
+
+/// Frames kept at each of `grid` at or above the `threshold` used: those kept, plus the duplicates
+/// less similar to their kept frame than it (an estimate: a frame kept at a higher threshold may
+/// hold back others).
+fn estimated_curve(
+    records: &[FrameRecord],
+    seen: &[usize],
+    threshold: f64,
+    grid: &[f64],
+) -> Vec<(f64, u64)> {
     let kept = seen
         .iter()
         .filter(|&&i| records[i].status != FrameStatus::Duplicate)
@@ -781,16 +821,10 @@ fn dedup_curve(
         .filter(|&&i| records[i].status == FrameStatus::Duplicate)
         .filter_map(|&i| records[i].extra.get("similarity").and_then(Value::as_f64))
         .collect();
-    let points = grid
-        .iter()
+    grid.iter()
         .filter(|&&t| t >= threshold - 1e-9)
         .map(|&t| (t, kept + sims.iter().filter(|&&s| s < t).count() as u64))
-        .collect();
-    Ok(Some(DedupCurve {
-        threshold,
-        source: "similarities".into(),
-        points,
-    }))
+        .collect()
 }
 
 fn confidence_curve(labels: &Labels, predictions: Option<&[f64]>, used: f64) -> ConfidenceCurve {
@@ -946,6 +980,26 @@ fn previews(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn replays_stop_before_one_expected_to_pass_the_budget() {
+        let grid: Vec<f64> = (0..10).map(|i| 0.90 + i as f64 / 100.0).collect();
+        // Counts that double from threshold to threshold, for 1000 frames.
+        let count = |t: f64| 1u64 << ((t - 0.90) * 100.0).round() as u32;
+        let mut asked = Vec::new();
+        let points = replayed_counts(&grid, 1000, 50_000, |t| {
+            asked.push(t);
+            Ok(count(t))
+        })
+        .unwrap();
+        // After 16, 32 is expected: 32 000 pairs. After 32, 64: 64 000, past the budget.
+        assert_eq!(points.len(), 6);
+        assert_eq!(asked.len(), 6, "no replay past the stop");
+        assert!(points.iter().all(|&(t, n)| n == count(t)));
+        // With room for all, every threshold is replayed.
+        let all = replayed_counts(&grid, 1000, u64::MAX, |t| Ok(count(t))).unwrap();
+        assert_eq!(all.len(), grid.len());
+    }
 
     #[test]
     fn histogram_counts_every_value_once_and_those_outside_in_the_end_bins() {
