@@ -11,7 +11,7 @@ use std::time::Instant;
 use serde::Serialize;
 
 use super::Embedder;
-use super::similar::{Decision, dot, normalise, select_with};
+use super::similar::{Decision, dot, dots, normalise, select_with};
 use crate::dataset::{Dataset, FrameRecord, FrameStatus, write_atomic, write_json_atomic};
 use crate::error::{Error, Result};
 use crate::models::spec::ResolveOptions;
@@ -242,9 +242,8 @@ pub fn kept_counts(
 ) -> Vec<u64> {
     let n = items.len();
     let row = |k: usize| &emb[k * dim..(k + 1) * dim];
-    // One matrix product, in row blocks side by side: a few times faster than pair by pair. Its
-    // sums run in another order than `dot`'s, so a pair this close to a threshold is measured
-    // again with `dot`, as the rule measures it.
+    // One matrix product, in row blocks side by side. A pair this close to a threshold is
+    // measured again with `dot`, as the rule measures it.
     const NEAR: f32 = 1e-5;
     let mut sims = vec![0f32; n * n];
     let per = n.div_ceil(threads.max(1)).max(1);
@@ -252,28 +251,7 @@ pub fn kept_counts(
         for (c, block) in sims.chunks_mut(per * n).enumerate() {
             s.spawn(move || {
                 let rows = block.len() / n;
-                let a = &emb[c * per * dim..(c * per + rows) * dim];
-                // SAFETY: a is rows × dim and emb n × dim (row-major; emb is read as its
-                // transpose, dim × n), block is rows × n: every pointer covers exactly the extent
-                // its strides describe.
-                unsafe {
-                    matrixmultiply::sgemm(
-                        rows,
-                        dim,
-                        n,
-                        1.0,
-                        a.as_ptr(),
-                        dim as isize,
-                        1,
-                        emb.as_ptr(),
-                        1,
-                        dim as isize,
-                        0.0,
-                        block.as_mut_ptr(),
-                        n as isize,
-                        1,
-                    );
-                }
+                dots(&emb[c * per * dim..(c * per + rows) * dim], emb, dim, block);
             });
         }
     });

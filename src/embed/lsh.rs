@@ -7,7 +7,7 @@
 //! per table, and at least one of 24 codes with probability 0.992; unrelated frames (θ ≈ 90°) share a
 //! code with probability 2⁻¹⁶. A frame is compared, exactly, only with the kept frames that share a
 //! code with it. Closer pairs are found more surely (cos 0.97: 0.9996), so the pairs missed are the
-//! borderline ones. The projections are one matrix product (`matrixmultiply`), in fixed chunks, so
+//! borderline ones. The projections are one matrix product ([`dots`]), in fixed chunks, so
 //! codes and decisions do not depend on the thread count.
 //!
 //! Why not an HNSW crate (an earlier attempt with hnsw_rs was reverted): the greedy rule needs an
@@ -17,7 +17,7 @@
 
 use rayon::prelude::*;
 
-use super::similar::{Decision, better, dot, duplicate};
+use super::similar::{Decision, better, dot, dots, duplicate};
 
 /// Hash tables, and sign bits per code (a code indexes a table of 2^BITS buckets).
 pub const TABLES: usize = 24;
@@ -51,26 +51,7 @@ pub fn codes(embeddings: &[f32], dim: usize) -> Vec<u16> {
             let rows = codes.len() / TABLES;
             let a = &embeddings[c * CHUNK * dim..(c * CHUNK + rows) * dim];
             let mut proj = vec![0f32; rows * m];
-            // SAFETY: a is rows × dim (row-major), planes is m × dim read as its transpose (dim × m),
-            // proj is rows × m; every pointer covers exactly the extent its strides describe.
-            unsafe {
-                matrixmultiply::sgemm(
-                    rows,
-                    dim,
-                    m,
-                    1.0,
-                    a.as_ptr(),
-                    dim as isize,
-                    1,
-                    planes.as_ptr(),
-                    1,
-                    dim as isize,
-                    0.0,
-                    proj.as_mut_ptr(),
-                    m as isize,
-                    1,
-                );
-            }
+            dots(a, &planes, dim, &mut proj);
             for (r, code_row) in codes.chunks_exact_mut(TABLES).enumerate() {
                 let p = &proj[r * m..(r + 1) * m];
                 for (t, code) in code_row.iter_mut().enumerate() {
