@@ -537,9 +537,9 @@ pub fn run(
 }
 
 /// Makes the embedder's input from a decoded frame, as [`Preprocess::apply`] would from its JPEG:
-/// the model's window is placed on the picture as written (before any padding), and the pixels
-/// resampled from the frame in one step. The picture then differs from the JPEG only by the
-/// compression, and reading and decoding every kept JPEG again is saved.
+/// the model's window is placed on the picture as written, and the pixels resampled from the frame
+/// in one step (with `--resize pad`, the padded picture is drawn first). The picture then differs
+/// from the JPEG only by the compression, and reading and decoding every kept JPEG again is saved.
 fn embed_input(pre: Preprocess, output: Output) -> impl Fn(&DecodedFrame) -> Vec<f32> + Sync {
     /// A resizer, and for padded output the resized picture and its canvas.
     type Scratch = (fast_image_resize::Resizer, Vec<u8>, Vec<u8>);
