@@ -90,17 +90,7 @@ type Expected = HashMap<String, Vec<(String, [f64; 4], f64)>>;
 
 fn expected(dataset: &Path, keep: impl Fn(&str, &[f64; 4], (f64, f64)) -> bool) -> Expected {
     let coco = read_json(&dataset.join("annotations.json"));
-    let cats: HashMap<u64, String> = coco["categories"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| {
-            (
-                c["id"].as_u64().unwrap(),
-                c["name"].as_str().unwrap().into(),
-            )
-        })
-        .collect();
+    let cats = id_map(&coco, "categories", "name");
     let mut images: HashMap<u64, (String, (f64, f64))> = HashMap::new();
     let mut out = Expected::new();
     for i in coco["images"].as_array().unwrap() {

@@ -11,17 +11,7 @@ use crate::common::*;
 /// (category name, score, bbox) of every annotation of image 1.
 fn first_image_boxes(dir: &Path) -> Vec<(String, f64, [f64; 4])> {
     let coco = read_json(&dir.join("annotations.json"));
-    let names: std::collections::HashMap<u64, String> = coco["categories"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| {
-            (
-                c["id"].as_u64().unwrap(),
-                c["name"].as_str().unwrap().into(),
-            )
-        })
-        .collect();
+    let names = id_map(&coco, "categories", "name");
     let mut v: Vec<(String, f64, [f64; 4])> = coco["annotations"]
         .as_array()
         .unwrap()

@@ -301,14 +301,19 @@ pub fn run_args(inputs: &[&Path], out: &Path, extra: &[&str]) -> Vec<String> {
 
 /// A COCO file's image ids and file names.
 pub fn image_names(coco: &Value) -> std::collections::HashMap<u64, String> {
-    coco["images"]
+    id_map(coco, "images", "file_name")
+}
+
+/// The `field` of every entry of a COCO file's `section` (`images`, `categories`), by its id.
+pub fn id_map(coco: &Value, section: &str, field: &str) -> std::collections::HashMap<u64, String> {
+    coco[section]
         .as_array()
         .unwrap()
         .iter()
-        .map(|i| {
+        .map(|e| {
             (
-                i["id"].as_u64().unwrap(),
-                i["file_name"].as_str().unwrap().to_string(),
+                e["id"].as_u64().unwrap(),
+                e[field].as_str().unwrap().to_string(),
             )
         })
         .collect()
