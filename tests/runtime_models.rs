@@ -238,3 +238,34 @@ fn a_model_with_large_external_weights_gets_one_session() {
         assert_eq!(models.len(), sessions, "{floats} floats of weights");
     }
 }
+
+/// ORT_DYLIB_PATH, when set, is the only place looked at: a wrong one is an error naming it (exit
+/// 2), never a silent fall-back to another library; unset, the project's .venv is found.
+#[test]
+fn the_runtime_library_is_found_or_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("ds");
+    let r = extract(&[&vtest()], &out, &["--every", "400", "-q"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let detector = nano();
+    let args = [
+        "label",
+        out.to_str().unwrap(),
+        "--detector",
+        &detector,
+        "-q",
+    ];
+    let missing = dir.path().join("libonnxruntime.so.9");
+    let r = framelabel_env(args, &[("ORT_DYLIB_PATH", missing.to_str().unwrap())]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("ORT_DYLIB_PATH=") && r.stderr.contains("does not exist"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+    let r = framelabel_env(args, &[("ORT_DYLIB_PATH", "")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let coco = read_json(&out.join("annotations.json"));
+    assert_eq!(coco["images"].as_array().unwrap().len(), 2);
+}

@@ -158,9 +158,18 @@ pub fn label(cfg: &LabelConfig, progress: Progress) -> Result<LabelSummary> {
             cfg.family,
             true,
         )?;
+        tracing::debug!(
+            elapsed_s = started.elapsed().as_secs_f64(),
+            sessions = d.models.len(),
+            "detector loaded"
+        );
         let record = d.record();
         let cats = coco::categories(&d.setup.labels);
         let results = infer(cfg, &d.setup, &mut d.models, &items, progress)?;
+        tracing::debug!(
+            elapsed_s = started.elapsed().as_secs_f64(),
+            "frames labelled"
+        );
         (cats, d.setup.labels.clone(), results, Some(record))
     };
     write_labels(
