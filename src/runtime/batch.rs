@@ -97,12 +97,18 @@ pub fn run_pictures(
                     if pending.is_empty() {
                         return true;
                     }
-                    input.clear();
-                    for p in pending.iter() {
-                        input.extend_from_slice(&p.tensor);
-                    }
+                    // One picture runs from its own tensor: no copy on the session's thread.
+                    let data = if let [one] = &pending[..] {
+                        &one.tensor
+                    } else {
+                        input.clear();
+                        for p in pending.iter() {
+                            input.extend_from_slice(&p.tensor);
+                        }
+                        &input
+                    };
                     let ran = model
-                        .run(&input, pending.len(), ih as usize, iw as usize)
+                        .run(data, pending.len(), ih as usize, iw as usize)
                         .map(|outputs| Ran {
                             outputs,
                             pictures: pending.drain(..).map(|p| p.picture).collect(),
