@@ -352,3 +352,54 @@ fn written_pictures_keep_the_source_colours() {
         }
     }
 }
+
+/// Peak resident memory (kB) of `framelabel extract VIDEO --out OUT EXTRA...`.
+fn extract_peak_kb(video: &Path, out: &Path, extra: &[&str]) -> u64 {
+    let mut args = vec![
+        env!("CARGO_BIN_EXE_framelabel").to_string(),
+        "extract".into(),
+        video.to_str().unwrap().into(),
+        "--out".into(),
+        out.to_str().unwrap().into(),
+    ];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let text = String::from_utf8(run_py("peak_rss.py", &args)).unwrap();
+    let v: Vec<u64> = text
+        .split_whitespace()
+        .map(|x| x.parse().unwrap())
+        .collect();
+    assert_eq!(v[0], 0, "framelabel extract failed on {}", video.display());
+    v[1]
+}
+
+/// Decoding holds on to nothing per packet: a video ten times longer needs no more memory. Raw
+/// video makes the packets large (115 kB each), so keeping them would add the whole 100 MB of the
+/// longer file.
+#[test]
+fn memory_does_not_grow_with_video_length() {
+    let dir = tempfile::tempdir().unwrap();
+    let (short, long) = (dir.path().join("short.nut"), dir.path().join("long.nut"));
+    make_clip(
+        &short,
+        "320x240",
+        25,
+        4.0,
+        &["-c:v", "rawvideo", "-pix_fmt", "yuv420p"],
+    );
+    make_clip(
+        &long,
+        "320x240",
+        25,
+        40.0,
+        &["-c:v", "rawvideo", "-pix_fmt", "yuv420p"],
+    );
+    let grown = std::fs::metadata(&long).unwrap().len() - std::fs::metadata(&short).unwrap().len();
+    let every = ["--every", "100000", "-q"];
+    let a = extract_peak_kb(&short, &dir.path().join("a"), &every);
+    let b = extract_peak_kb(&long, &dir.path().join("b"), &every);
+    assert!(
+        b < a + grown / 1024 / 4,
+        "peak {a} kB for the short video, {b} kB for the long one ({} kB more input)",
+        grown / 1024
+    );
+}

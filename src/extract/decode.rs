@@ -311,7 +311,6 @@ impl VideoSource {
             decoded: ffmpeg::frame::Video::empty(),
             rgb: ffmpeg::frame::Video::empty(),
         };
-        let mut packet = ffmpeg::Packet::empty();
         let mut consecutive_read_errors = 0;
         let mut stop = false;
         let fps = self.info.fps;
@@ -367,6 +366,10 @@ impl VideoSource {
         };
 
         while !stop {
+            // A packet of its own each time: `av_read_frame` overwrites the packet it is given
+            // without releasing its data, so reusing one kept every packet of the file in memory
+            // (the whole compressed video by its end). Dropping it releases the data.
+            let mut packet = ffmpeg::Packet::empty();
             match packet.read(&mut self.input) {
                 Ok(()) => consecutive_read_errors = 0,
                 Err(ffmpeg::Error::Eof) => break,
