@@ -7,6 +7,7 @@
 
 pub mod dedup;
 pub mod lsh;
+pub mod rows;
 pub mod similar;
 
 use serde::Serialize;

@@ -3,6 +3,7 @@
 //! frame and the detections per labelled frame. Each file is appended and flushed as work is done;
 //! a record torn by a kill is cut off when the file is opened again.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufWriter, Write};
@@ -11,6 +12,7 @@ use std::path::{Path, PathBuf};
 use crate::dataset::{Dataset, FrameRecord, write_json_atomic};
 use crate::detect::decode::Detection;
 use crate::detect::label::Labelled;
+use crate::embed::rows::NamedRows;
 use crate::error::{Error, Result};
 use crate::extract::VideoSummary;
 
@@ -198,19 +200,19 @@ fn appender(path: &Path) -> Result<BufWriter<File>> {
 
 /// The embeddings of `embeddings.bin` by frame file name, without touching the file (a torn last
 /// record is left out).
-pub fn read_embeddings(path: &Path) -> Result<HashMap<String, Vec<f32>>> {
+pub fn read_embeddings(path: &Path) -> Result<NamedRows> {
     Ok(parse_embeddings(path)?.0)
 }
 
 /// The complete records of `path`, and where a torn record starts.
 #[allow(clippy::type_complexity)]
-fn parse_embeddings(path: &Path) -> Result<(HashMap<String, Vec<f32>>, Option<u64>)> {
+fn parse_embeddings(path: &Path) -> Result<(NamedRows, Option<u64>)> {
     let bytes = match fs::read(path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
         Err(e) => return Err(Error::io(path, e)),
     };
-    let mut rows = HashMap::new();
+    let mut rows = NamedRows::default();
     let mut at = 0usize;
     let take = |at: &mut usize, n: usize| -> Option<&[u8]> {
         let s = bytes.get(*at..*at + n)?;
@@ -229,11 +231,10 @@ fn parse_embeddings(path: &Path) -> Result<(HashMap<String, Vec<f32>>, Option<u6
                 .collect();
             Some((name, row))
         })();
+        // A row of another width cannot come from this run's embedder: the file ends there.
         match record {
-            Some((name, row)) => {
-                rows.insert(name, row);
-            }
-            None => return Ok((rows, (start < bytes.len()).then_some(start as u64))),
+            Some((name, row)) if rows.insert(&name, &row) => {}
+            _ => return Ok((rows, (start < bytes.len()).then_some(start as u64))),
         }
     }
 }
@@ -242,7 +243,7 @@ fn parse_embeddings(path: &Path) -> Result<(HashMap<String, Vec<f32>>, Option<u6
 /// length, the name, a u32 width and the floats, little-endian.
 pub struct Embeddings {
     path: PathBuf,
-    rows: HashMap<String, Vec<f32>>,
+    rows: NamedRows,
     out: BufWriter<File>,
 }
 
@@ -264,22 +265,35 @@ impl Embeddings {
     }
 
     pub fn get(&self, name: &str) -> Option<&[f32]> {
-        self.rows.get(name).map(Vec::as_slice)
+        self.rows.get(name)
     }
 
-    pub fn insert(&mut self, name: &str, row: Vec<f32>) -> Result<()> {
+    /// See [`NamedRows::gather`].
+    pub fn gather<S: AsRef<str>>(&self, names: &[Option<S>]) -> (Cow<'_, [f32]>, Vec<usize>) {
+        self.rows.gather(names)
+    }
+
+    pub fn insert(&mut self, name: &str, row: &[f32]) -> Result<()> {
+        if !self.rows.insert(name, row) {
+            return Err(Error::output(
+                &self.path,
+                format!(
+                    "holds embeddings {} wide, not {}; pass --force to start over",
+                    self.rows.dim(),
+                    row.len()
+                ),
+            ));
+        }
         let mut rec = Vec::with_capacity(6 + name.len() + row.len() * 4);
         rec.extend_from_slice(&(name.len() as u16).to_le_bytes());
         rec.extend_from_slice(name.as_bytes());
         rec.extend_from_slice(&(row.len() as u32).to_le_bytes());
-        for v in &row {
+        for v in row {
             rec.extend_from_slice(&v.to_le_bytes());
         }
         self.out
             .write_all(&rec)
-            .map_err(|e| Error::io(&self.path, e))?;
-        self.rows.insert(name.to_string(), row);
-        Ok(())
+            .map_err(|e| Error::io(&self.path, e))
     }
 
     pub fn flush(&mut self) -> Result<()> {

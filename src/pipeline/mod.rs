@@ -349,22 +349,17 @@ pub fn run(
         .map(|&i| dataset.file_path(&records[i]))
         .collect();
     let dim = embedder.setup.dim;
-    let mut emb = vec![0f32; items.len() * dim];
-    let mut present = Vec::new();
+    let names: Vec<Option<String>> = items.iter().map(|&i| Some(key(&records[i]))).collect();
+    let (emb, present) = embeddings.gather(&names);
     let mut warnings = Vec::new();
+    let mut held = present.iter().copied().peekable();
     for (k, &i) in items.iter().enumerate() {
-        match embeddings.get(&key(&records[i])) {
-            Some(row) => {
-                emb[k * dim..(k + 1) * dim].copy_from_slice(row);
-                present.push(k);
-            }
-            None => {
-                warnings.push(format!(
-                    "{}: frame file missing or unreadable; skipped",
-                    paths[k].display()
-                ));
-                records[i].status = FrameStatus::Missing;
-            }
+        if held.next_if_eq(&k).is_none() {
+            warnings.push(format!(
+                "{}: frame file missing or unreadable; skipped",
+                paths[k].display()
+            ));
+            records[i].status = FrameStatus::Missing;
         }
     }
     let decisions = dedup::decide(
@@ -507,10 +502,9 @@ pub fn run(
     };
     dataset.set_run_entry("run", &stats)?;
     // The report reads everything back from the folder: on a long run the embeddings (5 kB a
-    // frame for 1280-d ones, held twice here) and the sessions would only add to its own memory.
-    drop((
-        emb, embeddings, detections, records, results, embedder, detector,
-    ));
+    // frame for 1280-d ones) and the sessions would only add to its own memory.
+    drop(emb);
+    drop((embeddings, detections, records, results, embedder, detector));
     let report = match cfg.report {
         Some(preview) => Some(crate::report::Written::of(&crate::report::report(
             &crate::report::ReportConfig {
@@ -696,7 +690,7 @@ fn embed_stage(
             |outputs, b, _| rows.push(row_of(outputs, b)),
         )?;
         for (&i, row) in frames.iter().zip(rows) {
-            cache.insert(&key(&video[i]), row)?;
+            cache.insert(&key(&video[i]), &row)?;
         }
         bar.inc(frames.len() as u64);
         counts
@@ -746,14 +740,8 @@ fn embed_stage(
                 embed(&video, &mut ready, cache)?;
                 cache.flush()?;
                 unflushed = 0;
-                let present: Vec<usize> = (0..video.len())
-                    .filter(|&i| cache.get(&key(&video[i])).is_some())
-                    .collect();
-                let mut emb = vec![0f32; video.len() * dim];
-                for &i in &present {
-                    emb[i * dim..(i + 1) * dim]
-                        .copy_from_slice(cache.get(&key(&video[i])).expect("present"));
-                }
+                let names: Vec<Option<String>> = video.iter().map(|r| Some(key(r))).collect();
+                let (emb, present) = cache.gather(&names);
                 let all: Vec<usize> = (0..video.len()).collect();
                 let decisions = dedup::decide(
                     &video,

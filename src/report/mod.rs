@@ -20,6 +20,7 @@ use serde_json::Value;
 use crate::dataset::{Dataset, FrameRecord, FrameStatus, write_atomic, write_json_atomic};
 use crate::detect::label::{ANNOTATIONS_FILE, Filters, PREDICTIONS_FILE};
 use crate::embed::dedup::{EMBEDDINGS_FILE, EMBEDDINGS_NAMES_FILE, decide, kept_counts};
+use crate::embed::rows::NamedRows;
 use crate::embed::similar::Decision;
 use crate::error::{Error, Result};
 use crate::export::{Image, Labels};
@@ -619,7 +620,7 @@ fn histograms(
 
 /// Embeddings saved by `dedup --save-embeddings` or kept by `run` for resuming, by file name.
 /// Rows by frame file name, and where they came from.
-type Saved = (String, HashMap<String, Vec<f32>>);
+type Saved = (String, NamedRows);
 
 fn saved_embeddings(dataset: &Dataset) -> Result<Option<Saved>> {
     let npy = dataset.root().join(EMBEDDINGS_FILE);
@@ -641,11 +642,10 @@ fn saved_embeddings(dataset: &Dataset) -> Result<Option<Saved>> {
                 names.len()
             )));
         }
-        let map = names
-            .into_iter()
-            .zip(rows.chunks_exact(dim).map(<[f32]>::to_vec))
-            .collect();
-        return Ok(Some((EMBEDDINGS_FILE.into(), map)));
+        return Ok(Some((
+            EMBEDDINGS_FILE.into(),
+            NamedRows::from_block(names, rows, dim),
+        )));
     }
     let cache = dataset
         .root()
@@ -710,17 +710,10 @@ fn dedup_curve(
         && let Some((source, map)) = saved_embeddings(dataset)?
     {
         let name = picture_names(run);
-        let rows: Vec<Option<&Vec<f32>>> = seen
-            .iter()
-            .map(|&i| name(&records[i]).and_then(|n| map.get(&n)))
-            .collect();
-        let dim = rows.iter().flatten().next().map_or(0, |r| r.len());
-        if dim > 0 && rows.iter().all(|r| r.is_some_and(|r| r.len() == dim)) {
-            let emb: Vec<f32> = rows
-                .iter()
-                .flatten()
-                .flat_map(|r| r.iter().copied())
-                .collect();
+        let names: Vec<Option<String>> = seen.iter().map(|&i| name(&records[i])).collect();
+        let (emb, held) = map.gather(&names);
+        let dim = map.dim();
+        if dim > 0 && held.len() == seen.len() {
             let present: Vec<usize> = (0..seen.len()).collect();
             let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
             // The rule as dedup ran it: above its exact limit, with the approximate index.
