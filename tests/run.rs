@@ -511,3 +511,50 @@ fn a_corrupt_video_fails_alone_and_the_config_file_gives_options() {
         r.stderr
     );
 }
+
+/// A video replaced at the same path (a camera's file of the day) is not taken for the one the
+/// folder's run finished: its frames would have the same names, and their cached embeddings and
+/// boxes would be reused.
+#[test]
+fn a_changed_video_is_not_resumed_as_finished() {
+    let tmp = tempfile::tempdir().unwrap();
+    let video = tmp.path().join("cam.mp4");
+    let out = tmp.path().join("out");
+    make_clip(&video, "320x240", 10, 3.0, &["-pix_fmt", "yuv420p"]);
+    let r = framelabel(run_args(&[&video], &out, &["--no-report", "-q"]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let before = std::fs::read(out.join("frames.jsonl")).unwrap();
+    // Same path, same length and format, other pictures.
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "mandelbrot=size=320x240:rate=10",
+        "-t",
+        "3",
+        "-pix_fmt",
+        "yuv420p",
+        video.to_str().unwrap(),
+    ]);
+    let r = framelabel(run_args(&[&video], &out, &["--no-report", "-q"]));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert_eq!(r.stderr.trim().lines().count(), 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains(video.to_str().unwrap())
+            && r.stderr.contains("changed")
+            && r.stderr.contains("--force"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(std::fs::read(out.join("frames.jsonl")).unwrap(), before);
+    let r = framelabel(run_args(
+        &[&video],
+        &out,
+        &["--no-report", "--force", "--json"],
+    ));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let s: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(s["run"]["resumed"], false);
+    assert_eq!(s["run"]["embeddings_reused"], 0);
+    assert_ne!(std::fs::read(out.join("frames.jsonl")).unwrap(), before);
+}

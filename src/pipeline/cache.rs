@@ -36,6 +36,25 @@ const RUN_OUTPUTS: &[&str] = &[
     STATE_DIR,
 ];
 
+/// The input whose content changed, when that is all that differs between two runs' parameters.
+fn changed_input(old: &serde_json::Value, new: &serde_json::Value) -> Option<String> {
+    let (o, n) = (old.as_object()?, new.as_object()?);
+    let others_equal = n
+        .iter()
+        .all(|(k, v)| k == "input_contents" || o.get(k) == Some(v));
+    if !others_equal || o.len() != n.len() {
+        return None;
+    }
+    let (of, nf) = (
+        o.get("input_contents")?.as_array()?,
+        n["input_contents"].as_array()?,
+    );
+    let inputs = n.get("inputs")?.as_array()?;
+    (0..inputs.len())
+        .find(|&i| of.get(i) != nf.get(i))
+        .and_then(|i| Some(inputs[i].as_str()?.to_string()))
+}
+
 impl StateDir {
     /// Opens the state of the run in `dataset` for `params`: continues an earlier run with the same
     /// parameters, starts over with `force`, and refuses anything else.
@@ -51,6 +70,14 @@ impl StateDir {
                 return Ok(StateDir { dir, resumed: true });
             }
             Some(old) if !force => {
+                if let Some(video) = changed_input(&old, params) {
+                    return Err(Error::output(
+                        root,
+                        format!(
+                            "holds a run of {video} as it was before the file changed; choose another --out, or pass --force to start over"
+                        ),
+                    ));
+                }
                 let differ: Vec<String> = match (old.as_object(), params.as_object()) {
                     (Some(o), Some(n)) => n
                         .iter()

@@ -120,6 +120,8 @@ impl RunOutcome {
 struct Params {
     version: &'static str,
     inputs: Vec<String>,
+    /// [`fingerprint`] of each input, in the same order.
+    input_contents: Vec<String>,
     extract: serde_json::Value,
     embedder: (String, String),
     threshold: f32,
@@ -616,6 +618,7 @@ fn params(
     let p = Params {
         version: env!("CARGO_PKG_VERSION"),
         inputs: inputs.iter().map(|i| i.shown.clone()).collect(),
+        input_contents: inputs.iter().map(|i| fingerprint(&i.path)).collect(),
         extract,
         embedder: (cfg.dedup.embedder.clone(), embedder.sha256.clone()),
         threshold: cfg.dedup.threshold,
@@ -634,6 +637,36 @@ fn params(
         export_image_root: cfg.export_image_root.clone(),
     };
     serde_json::to_value(&p).expect("params serialise")
+}
+
+/// What tells an input's content apart: its size and a hash of its first and last MiB. A video
+/// replaced at the same path (a camera's file of the day) must not pass for the one an earlier run
+/// finished, whose cached embeddings and detections carry the same frame names; hashing whole files
+/// would read hours of video once more before any work. An unreadable file gets a mark of its own
+/// (extracting it reports why).
+fn fingerprint(path: &Path) -> String {
+    use sha2::{Digest, Sha256};
+    use std::io::{Read, Seek, SeekFrom};
+    const END: u64 = 1 << 20;
+    let hash = || -> std::io::Result<String> {
+        let mut f = std::fs::File::open(path)?;
+        let size = f.metadata()?.len();
+        let mut h = Sha256::new();
+        let mut buf = Vec::new();
+        (&mut f).take(END).read_to_end(&mut buf)?;
+        h.update(&buf);
+        if size > END {
+            f.seek(SeekFrom::Start(size.saturating_sub(END).max(END)))?;
+            buf.clear();
+            f.take(END).read_to_end(&mut buf)?;
+            h.update(&buf);
+        }
+        Ok(format!(
+            "{size}:{}",
+            crate::models::hex(&h.finalize()[..12])
+        ))
+    };
+    hash().unwrap_or_else(|_| "unreadable".into())
 }
 
 /// The embed thread: embeds kept frames as they come (from the input the frame workers prepared),
