@@ -232,7 +232,6 @@ pub fn read_embeddings(path: &Path) -> Result<NamedRows> {
 }
 
 /// The complete records of `path`, and where a torn record starts.
-#[allow(clippy::type_complexity)]
 fn parse_embeddings(path: &Path) -> Result<(NamedRows, Option<u64>)> {
     let bytes = match fs::read(path) {
         Ok(b) => b,
