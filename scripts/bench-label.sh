@@ -21,20 +21,28 @@ work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
 "$bin" extract "$video" --out "$work/ds" --every 2 -q
-best_floor="" best_sessions="" best_label=""
+best_floor="" best_sessions="" best_label="" ratios=""
 for _ in $(seq "$runs"); do
-  read -r n t < <("$floor" "$work/ds" "$model" "$threads")
-  best_floor=$(python3 -c "b='$best_floor'; print(min($t, float(b)) if b else $t)")
-  read -r n t < <("$floor" "$work/ds" "$model" "$threads" sessions)
-  best_sessions=$(python3 -c "b='$best_sessions'; print(min($t, float(b)) if b else $t)")
+  read -r n f < <("$floor" "$work/ds" "$model" "$threads")
+  best_floor=$(python3 -c "b='$best_floor'; print(min($f, float(b)) if b else $f)")
+  read -r n s < <("$floor" "$work/ds" "$model" "$threads" sessions)
+  best_sessions=$(python3 -c "b='$best_sessions'; print(min($s, float(b)) if b else $s)")
   t0=$(date +%s.%N)
   "$bin" label "$work/ds" --detector "$model" --threads "$threads" -q
   t1=$(date +%s.%N)
-  best_label=$(python3 -c "t=$t1-$t0; b='$best_label'; print(min(t, float(b)) if b else t)")
+  l=$(python3 -c "print($t1 - $t0)")
+  best_label=$(python3 -c "b='$best_label'; print(min($l, float(b)) if b else $l)")
+  ratios="$ratios $(python3 -c "print($l / $f)")"
+  echo "run: floor $f s, sessions $s s, label $l s" >&2
 done
+# The machine's speed drifts by 10 % or more within minutes, so besides the best of each, the ratio of
+# each round (label and floor a few seconds apart) is given, as a median.
 python3 -c "
+import statistics
 n, f, s, l = $n, $best_floor, $best_sessions, $best_label
+r = [float(x) for x in '$ratios'.split()]
 print(f'frames: {n}, model: $(basename "$model"), threads: $threads, best of $runs')
 print(f'floor: one session on ready tensors          {f:7.3f} s  {n/f:7.1f} frames/s')
 print(f'label\'s sessions side by side, ready tensors {s:7.3f} s  {n/s:7.1f} frames/s')
-print(f'framelabel label (whole command)             {l:7.3f} s  {n/l:7.1f} frames/s  {l/f:5.2f}x floor (goal <= 1.15x), {l/s:5.2f}x its own sessions')"
+print(f'framelabel label (whole command)             {l:7.3f} s  {n/l:7.1f} frames/s  {l/f:5.2f}x floor (goal <= 1.15x), {l/s:5.2f}x its own sessions')
+print(f'label / floor of each round: median {statistics.median(r):.2f}x, from {min(r):.2f}x to {max(r):.2f}x')"

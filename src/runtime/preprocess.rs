@@ -361,6 +361,80 @@ fn hrow(row: &[u8], xs: &[(usize, usize, i32, i32)], out: &mut Vec<i32>) {
     }
 }
 
+/// The horizontal taps of [`hrow`] per output value (pixel and channel) rather than per pixel, for
+/// eight at a time: where the left neighbour's byte is (the right one is 3 bytes on) and both
+/// weights in one 32-bit lane. `safe` values can read 4 bytes at their offset within the row; the
+/// last few at the right edge cannot and are left to [`hrow`]'s arithmetic.
+struct WideTaps {
+    offsets: Vec<i32>,
+    weights: Vec<i32>,
+    safe: usize,
+}
+
+impl WideTaps {
+    fn new(xs: &[(usize, usize, i32, i32)], row_len: usize) -> Self {
+        let mut offsets = Vec::with_capacity(xs.len() * 3);
+        let mut weights = Vec::with_capacity(xs.len() * 3);
+        for &(sx, _, a0, a1) in xs {
+            for c in 0..3 {
+                offsets.push((sx * 3 + c) as i32);
+                // a0 and a1 are at most 2048: each fits a 16-bit half.
+                weights.push(a0 | (a1 << 16));
+            }
+        }
+        let fits = offsets
+            .iter()
+            .position(|&o| o as usize + 4 > row_len)
+            .unwrap_or(offsets.len());
+        WideTaps {
+            offsets,
+            weights,
+            safe: fits / 8 * 8,
+        }
+    }
+}
+
+/// [`hrow`] eight values at a time: one gather reads each value's left neighbour with its right
+/// one 3 bytes on, and one multiply-add applies both weights. Where the right neighbour is the left
+/// one itself (the right edge), its weight is 0, so the byte read there does not matter.
+///
+/// # Safety
+/// The CPU must have AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn hrow_avx2(
+    row: &[u8],
+    xs: &[(usize, usize, i32, i32)],
+    wide: &WideTaps,
+    out: &mut Vec<i32>,
+) {
+    use std::arch::x86_64::*;
+    out.resize(xs.len() * 3, 0);
+    let low = _mm256_set1_epi32(0xff);
+    let third = _mm256_set1_epi32(0xff_0000);
+    for j in (0..wide.safe).step_by(8) {
+        // SAFETY: j + 8 <= safe <= offsets.len() = weights.len() = out.len(), and every offset up
+        // to `safe` has 4 bytes of the row from it (WideTaps::new).
+        unsafe {
+            let idx = _mm256_loadu_si256(wide.offsets.as_ptr().add(j).cast());
+            let w = _mm256_loadu_si256(wide.weights.as_ptr().add(j).cast());
+            let v = _mm256_i32gather_epi32::<1>(row.as_ptr().cast(), idx);
+            // Bytes 0 and 3 of each lane (left and right neighbour) into the lane's 16-bit halves.
+            let pq = _mm256_or_si256(
+                _mm256_and_si256(v, low),
+                _mm256_and_si256(_mm256_srli_epi32::<8>(v), third),
+            );
+            let sum = _mm256_madd_epi16(pq, w);
+            _mm256_storeu_si256(out.as_mut_ptr().add(j).cast(), sum);
+        }
+    }
+    for j in wide.safe..out.len() {
+        let (sx, nx, a0, a1) = xs[j / 3];
+        let c = j % 3;
+        out[j] = row[sx * 3 + c] as i32 * a0 + row[nx * 3 + c] as i32 * a1;
+    }
+}
+
 /// `value` of [`Preprocess::apply`] for every pixel of a row, from packed pixels to planes.
 impl Preprocess {
     /// Converts one row; `ch[c]` is the packed channel that goes to plane `c`. Written so the
@@ -413,17 +487,17 @@ pub fn resize_linear_opencv(src: &[u8], sw: u32, sh: u32, dw: u32, dh: u32) -> V
         // SAFETY: the CPU supports AVX2, checked just above.
         return unsafe { resize_linear_avx2(src, sw, sh, dw, dh) };
     }
-    resize_linear_body(src, sw, sh, dw, dh)
+    resize_linear_body(src, sw, sh, dw, dh, false)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn resize_linear_avx2(src: &[u8], sw: u32, sh: u32, dw: u32, dh: u32) -> Vec<u8> {
-    resize_linear_body(src, sw, sh, dw, dh)
+    resize_linear_body(src, sw, sh, dw, dh, true)
 }
 
 #[inline(always)]
-fn resize_linear_body(src: &[u8], sw: u32, sh: u32, dw: u32, dh: u32) -> Vec<u8> {
+fn resize_linear_body(src: &[u8], sw: u32, sh: u32, dw: u32, dh: u32, avx2: bool) -> Vec<u8> {
     const ONE: f32 = 2048.0;
     // Per destination coordinate: the two source indices and their weights. Past an edge, OpenCV
     // moves a column onto the edge with weights (1, 0), but keeps a row's weights and repeats the
@@ -451,7 +525,16 @@ fn resize_linear_body(src: &[u8], sw: u32, sh: u32, dw: u32, dh: u32) -> Vec<u8>
     };
     let (xs, ys) = (taps(sw, dw, false), taps(sh, dh, true));
     let (sw, dw) = (sw as usize, dw as usize);
-    let hrow = |y: usize, out: &mut Vec<i32>| hrow(&src[y * sw * 3..(y + 1) * sw * 3], &xs, out);
+    let wide = avx2.then(|| WideTaps::new(&xs, sw * 3));
+    let hrow = |y: usize, out: &mut Vec<i32>| {
+        let row = &src[y * sw * 3..(y + 1) * sw * 3];
+        match &wide {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `wide` exists only when the CPU has AVX2 (see the callers).
+            Some(wide) => unsafe { hrow_avx2(row, &xs, wide, out) },
+            _ => hrow(row, &xs, out),
+        }
+    };
     let mut cache: [(usize, Vec<i32>); 2] = [(usize::MAX, Vec::new()), (usize::MAX, Vec::new())];
     let mut dst = vec![0u8; dw * dh as usize * 3];
     let mut rows = dst.chunks_exact_mut(dw * 3);
@@ -484,6 +567,48 @@ fn resize_linear_body(src: &[u8], sw: u32, sh: u32, dw: u32, dh: u32) -> Vec<u8>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The AVX2 horizontal pass gives the scalar one's sums, value for value, shrinking and
+    /// enlarging (where edge columns are clamped), for widths with and without a vector tail.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn wide_horizontal_pass_equals_the_scalar_one() {
+        if !std::arch::is_x86_feature_detected!("avx2") {
+            return;
+        }
+        for (sw, dw) in [
+            (768, 416),
+            (416, 768),
+            (37, 5),
+            (5, 37),
+            (640, 640),
+            (3, 1),
+            (1, 9),
+        ] {
+            let row: Vec<u8> = (0..sw * 3).map(|i| (i * 97 % 251) as u8).collect();
+            let scale = sw as f64 / dw as f64;
+            let last = sw as i64 - 1;
+            let xs: Vec<(usize, usize, i32, i32)> = (0..dw)
+                .map(|i| {
+                    let f = ((i as f64 + 0.5) * scale - 0.5) as f32;
+                    let (mut sx, mut fx) = (f.floor() as i64, f - f.floor());
+                    if sx < 0 {
+                        (sx, fx) = (0, 0.0);
+                    }
+                    if sx >= last {
+                        (sx, fx) = (last, 0.0);
+                    }
+                    let a1 = (fx * 2048.0).round() as i32;
+                    (sx as usize, (sx + 1).min(last) as usize, 2048 - a1, a1)
+                })
+                .collect();
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            hrow(&row, &xs, &mut a);
+            // SAFETY: AVX2 checked above.
+            unsafe { hrow_avx2(&row, &xs, &WideTaps::new(&xs, row.len()), &mut b) };
+            assert_eq!(a, b, "{sw} -> {dw}");
+        }
+    }
 
     /// A 4×2 picture whose pixel (x, y) is (10x + y, 100 + x, 200 + y).
     fn picture() -> Vec<u8> {
