@@ -26,7 +26,7 @@
 mod cache;
 mod early;
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
@@ -49,7 +49,7 @@ use crate::extract::picture::{Output, placement, render};
 use crate::extract::{self, ExtractConfig, Input, RunSummary, VideoSummary};
 use crate::models::spec::ResolvedModel;
 use crate::progress::Progress;
-use crate::runtime::batch::{run_pictures, run_tensors};
+use crate::runtime::batch::run_pictures;
 use crate::runtime::preprocess::Preprocess;
 use cache::{Detections, Embeddings, StateDir};
 pub use cache::{STATE_DIR, read_embeddings};
@@ -102,8 +102,9 @@ pub struct RunStats {
     pub elapsed_s: f64,
     /// Decoded frames per second of wall time.
     pub frames_per_s: f64,
-    /// Seconds the embed and detect threads spent working (reading, pre-processing, inference),
-    /// not waiting for frames.
+    /// Seconds the embedder spent working (its sessions' inference, averaged over the sessions, and
+    /// the dedup decisions) and the detect thread (reading, pre-processing, inference), not waiting
+    /// for frames.
     pub embed_s: f64,
     pub detect_s: f64,
 }
@@ -672,6 +673,11 @@ fn fingerprint(path: &Path) -> String {
 /// The embed thread: embeds kept frames as they come (from the input the frame workers prepared),
 /// sends the frames that will very likely survive to the detector as soon as their neighbours are
 /// embedded ([`early`]), and at the end of each video the other frames the dedup rule keeps within it.
+///
+/// The embedder's sessions run on threads of their own, each taking the next batch as soon as it
+/// is free. Batches handed to both sessions at once and awaited together left one session idle
+/// whenever the other was slower (a core is shared with the detector and the frame workers), and
+/// with it a core: the embedder is the run's longest stage.
 #[allow(clippy::too_many_arguments)]
 fn embed_stage(
     cfg: &RunConfig,
@@ -688,48 +694,180 @@ fn embed_stage(
     } else {
         1
     };
-    // A batch for every session at a time, so they run side by side.
-    let chunk = batch * embedder.models.len();
+    let (w, h) = embedder.setup.preprocess.size;
+    let (w, h) = (w as usize, h as usize);
+    let output = embedder.setup.output.clone();
+    let sessions = embedder.models.len();
+    // One batch waiting per session: the embed thread blocks when all are taken.
+    let (job_tx, job_rx) = crossbeam_channel::bounded::<(u64, Vec<Vec<f32>>)>(sessions);
+    let (res_tx, res_rx) = crossbeam_channel::unbounded::<(u64, Result<Vec<Vec<f32>>>)>();
+    let session_ns = AtomicU64::new(0);
+    std::thread::scope(|s| {
+        for (i, model) in embedder.models.iter_mut().enumerate() {
+            let (job_rx, res_tx, output, session_ns) =
+                (job_rx.clone(), res_tx.clone(), &output, &session_ns);
+            std::thread::Builder::new()
+                .name(format!("embed-{i}"))
+                .spawn_scoped(s, move || {
+                    let mut input = Vec::new();
+                    for (seq, tensors) in job_rx {
+                        let t = Instant::now();
+                        let n = tensors.len();
+                        let ran = if let [one] = &tensors[..] {
+                            model.run(one, 1, h, w)
+                        } else {
+                            input.clear();
+                            for t in &tensors {
+                                input.extend_from_slice(t);
+                            }
+                            model.run(&input, n, h, w)
+                        };
+                        let rows = ran.map(|outputs| {
+                            let out = outputs
+                                .iter()
+                                .find(|o| &o.name == output)
+                                .expect("the output chosen at load time is produced");
+                            (0..n)
+                                .map(|b| {
+                                    let mut row = out.data[b * dim..(b + 1) * dim].to_vec();
+                                    normalise(&mut row);
+                                    row
+                                })
+                                .collect()
+                        });
+                        session_ns.fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
+                        if res_tx.send((seq, rows)).is_err() {
+                            break;
+                        }
+                    }
+                })
+                .expect("spawn embed session thread");
+        }
+        drop((job_rx, res_tx));
+        let mut batches = Batches {
+            job_tx: Some(job_tx),
+            res_rx,
+            next: 0,
+            inflight: VecDeque::new(),
+            arrived: BTreeMap::new(),
+            ready: Vec::new(),
+        };
+        let decided = embed_frames(cfg, dim, batch, &mut batches, cache, rx, tx, counts, bar);
+        // The sessions stop when their queue closes.
+        batches.job_tx = None;
+        decided
+            .map(|busy| busy + session_ns.load(Ordering::Relaxed) as f64 * 1e-9 / sessions as f64)
+    })
+}
+
+/// A batch's frames (index in the video) and their embeddings.
+type Embedded = (Vec<usize>, Vec<Vec<f32>>);
+
+/// The embed thread's batches: being filled, with the sessions, and back from them out of order.
+struct Batches {
+    job_tx: Option<crossbeam_channel::Sender<(u64, Vec<Vec<f32>>)>>,
+    res_rx: crossbeam_channel::Receiver<(u64, Result<Vec<Vec<f32>>>)>,
+    next: u64,
+    /// Batches handed to the sessions, in order: their number and the frames (index in the video).
+    inflight: VecDeque<(u64, Vec<usize>)>,
+    arrived: BTreeMap<u64, Vec<Vec<f32>>>,
+    /// Frames waiting for the next batch, with their input.
+    ready: Vec<(usize, Vec<f32>)>,
+}
+
+impl Batches {
+    /// Hands the frames waiting to a session (blocks while every session has one waiting).
+    fn dispatch(&mut self) -> Result<()> {
+        if self.ready.is_empty() {
+            return Ok(());
+        }
+        let (frames, tensors): (Vec<usize>, Vec<Vec<f32>>) = self.ready.drain(..).unzip();
+        let seq = self.next;
+        self.next += 1;
+        self.inflight.push_back((seq, frames));
+        self.job_tx
+            .as_ref()
+            .expect("sessions open while frames come")
+            .send((seq, tensors))
+            .map_err(|_| stage_stopped())
+    }
+
+    /// The next batch in order, with its frames' embeddings, when it is back: waits for it when
+    /// `wait` (and one is out).
+    fn take(&mut self, wait: bool) -> Result<Option<Embedded>> {
+        loop {
+            let Some(&(seq, _)) = self.inflight.front() else {
+                return Ok(None);
+            };
+            if let Some(rows) = self.arrived.remove(&seq) {
+                let (_, frames) = self.inflight.pop_front().expect("front seen above");
+                return Ok(Some((frames, rows)));
+            }
+            let got = if wait {
+                self.res_rx.recv().map_err(|_| stage_stopped())?
+            } else {
+                match self.res_rx.try_recv() {
+                    Ok(got) => got,
+                    Err(_) => return Ok(None),
+                }
+            };
+            self.arrived.insert(got.0, got.1?);
+        }
+    }
+
+    /// Frames of the video before the first one still without its embedding.
+    fn embedded(&self, video_len: usize) -> usize {
+        self.inflight
+            .front()
+            .and_then(|(_, f)| f.first().copied())
+            .or(self.ready.first().map(|r| r.0))
+            .unwrap_or(video_len)
+    }
+}
+
+/// The embed thread's loop over the frames (see [`embed_stage`]); returns the seconds it spent
+/// deciding.
+#[allow(clippy::too_many_arguments)]
+fn embed_frames(
+    cfg: &RunConfig,
+    dim: usize,
+    batch: usize,
+    batches: &mut Batches,
+    cache: &mut Embeddings,
+    rx: crossbeam_channel::Receiver<ToEmbed>,
+    tx: crossbeam_channel::Sender<Vec<FrameRecord>>,
+    counts: &Counts,
+    bar: &ProgressBar,
+) -> Result<f64> {
     let mut busy = 0.0;
     let mut video: Vec<FrameRecord> = Vec::new();
-    // Frames waiting for the model, with their input.
-    let mut ready: Vec<(usize, Vec<f32>)> = Vec::new();
     let mut early = Early::new(cfg.dedup.threshold, cfg.dedup.min_gap);
     // The likely duplicates of the current video in `counts.duplicates`, replaced by the exact
     // number at its end: an hour-long video would otherwise show none until then.
     let mut estimated = 0u64;
     let mut unflushed = 0usize;
-    let output = embedder.setup.output.clone();
-    let row_of = |outputs: &[crate::runtime::Output], b: usize| {
-        let out = outputs
-            .iter()
-            .find(|o| o.name == output)
-            .expect("the output chosen at load time is produced");
-        let mut row = out.data[b * dim..(b + 1) * dim].to_vec();
-        normalise(&mut row);
-        row
-    };
-    let mut embed = |video: &[FrameRecord],
-                     ready: &mut Vec<(usize, Vec<f32>)>,
-                     cache: &mut Embeddings|
-     -> Result<usize> {
-        let (frames, tensors): (Vec<usize>, Vec<Vec<f32>>) = ready.drain(..).unzip();
-        let mut rows = Vec::with_capacity(frames.len());
-        run_tensors(
-            &tensors,
-            embedder.setup.preprocess.size,
-            &mut embedder.models,
-            batch,
-            |outputs, b, _| rows.push(row_of(outputs, b)),
-        )?;
-        for (&i, row) in frames.iter().zip(rows) {
-            cache.insert(&key(&video[i]), &row)?;
+    // Stores the batches back from the sessions, in order; `wait` for all of them.
+    let store = |video: &[FrameRecord],
+                 batches: &mut Batches,
+                 cache: &mut Embeddings,
+                 unflushed: &mut usize,
+                 wait: bool|
+     -> Result<()> {
+        while let Some((frames, rows)) = batches.take(wait)? {
+            for (&i, row) in frames.iter().zip(&rows) {
+                cache.insert(&key(&video[i]), row)?;
+            }
+            bar.inc(frames.len() as u64);
+            counts
+                .embedded
+                .fetch_add(frames.len() as u64, Ordering::Relaxed);
+            *unflushed += frames.len();
+            if *unflushed >= EMBED_CHUNK {
+                cache.flush()?;
+                *unflushed = 0;
+            }
         }
-        bar.inc(frames.len() as u64);
-        counts
-            .embedded
-            .fetch_add(frames.len() as u64, Ordering::Relaxed);
-        Result::Ok(frames.len())
+        Ok(())
     };
     for msg in rx {
         match msg {
@@ -738,23 +876,19 @@ fn embed_stage(
                     bar.inc(1);
                     counts.embedded.fetch_add(1, Ordering::Relaxed);
                 } else if let Some(t) = input {
-                    ready.push((video.len(), t));
+                    batches.ready.push((video.len(), t));
                 } else {
                     return Err(Error::Runtime {
                         message: format!("no embedding of {} in the run's cache", key(&r)),
                     });
                 }
                 video.push(*r);
-                if ready.len() >= chunk {
-                    let t = Instant::now();
-                    unflushed += embed(&video, &mut ready, cache)?;
-                    if unflushed >= EMBED_CHUNK {
-                        cache.flush()?;
-                        unflushed = 0;
-                    }
-                    busy += t.elapsed().as_secs_f64();
+                if batches.ready.len() >= batch {
+                    batches.dispatch()?;
                 }
-                let embedded = ready.first().map_or(video.len(), |r| r.0);
+                store(&video, batches, cache, &mut unflushed, false)?;
+                let t = Instant::now();
+                let embedded = batches.embedded(video.len());
                 let now = early.advance(&video, embedded, |i| {
                     cache.get(&key(&video[i])).expect("embedded")
                 });
@@ -767,10 +901,12 @@ fn embed_stage(
                     let frames = now.into_iter().map(|i| video[i].clone()).collect();
                     tx.send(frames).map_err(|_| stage_stopped())?;
                 }
+                busy += t.elapsed().as_secs_f64();
             }
             ToEmbed::VideoDone => {
+                batches.dispatch()?;
+                store(&video, batches, cache, &mut unflushed, true)?;
                 let t = Instant::now();
-                embed(&video, &mut ready, cache)?;
                 cache.flush()?;
                 unflushed = 0;
                 let names: Vec<Option<String>> = video.iter().map(|r| Some(key(r))).collect();
