@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Times `framelabel run` on one video (default ../shared/media/vtest.avi, every frame) with the shared
-# models, in one run, next to
+# models (the default command; and with --keep-rejected, which writes every frame's JPEG), in one
+# run, next to
 #   - the sum of the stage floors (examples/run_floor.rs): decoding alone + the embedder's session
 #     alone on the frames the run embedded + the detector's session alone on the frames it labelled;
 #   - a plain Python peer doing the original tool's structure with the same two models
@@ -35,25 +36,29 @@ print(f"{t:.4f} {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024:.
 PY
 }
 
-best_run="" best_mem="" best_py="" best_floor=""
+best_run="" best_keep="" best_mem="" best_py="" best_floor=""
 # Every run writes into folders of its own, all removed at the end: deleting the previous run's files
 # just before makes ext4 slow to create new ones (bench-extract.sh says more).
 for i in $(seq "$runs"); do
   read -r t mem < <(measure "$bin" run "$video" --out "$work/run$i" --embedder "$embedder" \
+    --detector "$detector" --threads "$threads" -q)
+  read -r tk memk < <(measure "$bin" run "$video" --out "$work/keep$i" --embedder "$embedder" \
     --detector "$detector" --threads "$threads" --keep-rejected -q)
   read -r n dec_s emb_n emb_s det_n det_s < <("$floor" "$work/run$i" "$video" "$embedder" "$detector" "$threads" 8)
   f=$(python3 -c "print($dec_s + $emb_s + $det_s)")
   read -r tp _ < <(measure "$py" scripts/bench/python_run.py "$video" "$work/py$i" "$embedder" "$detector")
   best_run=$(python3 -c "b='$best_run'; print(min($t, float(b)) if b else $t)")
-  best_mem=$(python3 -c "b='$best_mem'; print(max($mem, float(b)) if b else $mem)")
+  best_keep=$(python3 -c "b='$best_keep'; print(min($tk, float(b)) if b else $tk)")
+  best_mem=$(python3 -c "b='$best_mem'; print(max($mem, $memk, float(b)) if b else max($mem, $memk))")
   best_floor=$(python3 -c "b='$best_floor'; print(min($f, float(b)) if b else $f)")
   best_py=$(python3 -c "b='$best_py'; print(min($tp, float(b)) if b else $tp)")
-  echo "run: decode $dec_s s ($n frames), embedder $emb_s s ($emb_n), detector $det_s s ($det_n); framelabel $t s, python $tp s" >&2
+  echo "run: decode $dec_s s ($n frames), embedder $emb_s s ($emb_n), detector $det_s s ($det_n); framelabel $t s ($tk s with --keep-rejected), python $tp s" >&2
 done
 python3 -c "
-n, r, f, p, m = $n, $best_run, $best_floor, $best_py, $best_mem
+n, r, k, f, p, m = $n, $best_run, $best_keep, $best_floor, $best_py, $best_mem
 print(f'video: $(basename "$video"), {n} frames (every frame), embedder $(basename "$embedder"), detector $(basename "$detector"), threads $threads, best of $runs')
 print(f'sum of floors (decode + embedder + detector sessions)  {f:7.3f} s  {n/f:7.1f} frames/s')
 print(f'framelabel run (whole command)                         {r:7.3f} s  {n/r:7.1f} frames/s  {r/f:5.2f}x floors (goal <= 1.15x)')
+print(f'framelabel run --keep-rejected (every JPEG written)    {k:7.3f} s  {n/k:7.1f} frames/s  {k/f:5.2f}x floors')
 print(f'python peer (the original structure, same models)      {p:7.3f} s  {n/p:7.1f} frames/s  framelabel is {p/r:4.1f}x faster')
 print(f'framelabel peak memory (max RSS)                       {m:7.1f} MB (goal < 500 MB)')"

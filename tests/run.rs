@@ -558,3 +558,42 @@ fn a_changed_video_is_not_resumed_as_finished() {
     assert_eq!(s["run"]["embeddings_reused"], 0);
     assert_ne!(std::fs::read(out.join("frames.jsonl")).unwrap(), before);
 }
+
+/// Without `--keep-rejected`, a kept frame's picture waits for deduplication's early verdict: its
+/// JPEG is written only if the frame is likely to stay, and a survivor the early verdict dropped is
+/// decoded again from the video. Every JPEG must still be the one written at once, byte for byte,
+/// as `--keep-rejected` (which writes every frame as it is decoded) gives it, and so every box.
+#[test]
+fn jpegs_written_late_or_decoded_again_are_the_ones_written_at_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (late, at_once) = (tmp.path().join("late"), tmp.path().join("at-once"));
+    let run = |dir: &Path, extra: &[&str]| -> Value {
+        let mut extra = extra.to_vec();
+        extra.extend(["--json", "--no-report"]);
+        let r = framelabel(run_args(&[&vtest()], dir, &extra));
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        serde_json::from_str(&r.stdout).unwrap()
+    };
+    let a = run(&late, &[]);
+    let b = run(&at_once, &["--keep-rejected"]);
+    let again = a["run"]["decoded_again"].as_u64().unwrap();
+    eprintln!("survivors decoded again: {again}");
+    assert!(
+        again >= 1,
+        "no survivor was decoded again: the test shows nothing"
+    );
+    assert_eq!(b["run"]["decoded_again"], 0);
+    let names = jpegs(&late.join("images"));
+    assert_eq!(names, jpegs(&at_once.join("images")));
+    assert!(names.len() >= 30, "{} images", names.len());
+    for n in &names {
+        let (x, y) = (
+            std::fs::read(late.join("images").join(n)).unwrap(),
+            std::fs::read(at_once.join("images").join(n)).unwrap(),
+        );
+        assert!(x == y, "{n}: the JPEGs differ");
+    }
+    let (_, ca, _) = output(&late);
+    let (_, cb, _) = output(&at_once);
+    assert!(ca == cb, "annotations.json differs");
+}

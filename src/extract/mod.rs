@@ -10,6 +10,7 @@ pub mod naming;
 pub mod picture;
 pub mod quality;
 pub mod sample;
+pub mod unwritten;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -28,6 +29,7 @@ use naming::NameTemplate;
 use picture::{Encoder, Output};
 use quality::{Metrics, Thresholds};
 use sample::{Sampler, Sampling};
+use unwritten::{Deferral, Unwritten};
 
 /// File extensions taken when a folder is given as input.
 pub const VIDEO_EXTENSIONS: &[&str] = &[
@@ -317,7 +319,8 @@ pub fn extract(
             progress.clone(),
             FrameSink {
                 hook: None,
-                on_record: &mut |_, _| Ok(()),
+                on_record: &mut |_, _, _| Ok(()),
+                defer: None,
             },
         )?;
         on_video(&v);
@@ -366,13 +369,18 @@ impl RunSummary {
 /// input this way instead of reading every JPEG back.
 pub type KeptFrameHook<'a> = &'a (dyn Fn(&DecodedFrame) -> Vec<f32> + Sync);
 
-/// Takes each written record in decode order, with what the hook made of it if it is kept.
-pub type OnRecord<'a> = dyn FnMut(&FrameRecord, Option<Vec<f32>>) -> Result<()> + 'a;
+/// Takes each written record in decode order, with what the hook made of it if it is kept, and
+/// its picture if its JPEG was held back.
+pub type OnRecord<'a> =
+    dyn FnMut(&FrameRecord, Option<Vec<f32>>, Option<Unwritten>) -> Result<()> + 'a;
 
 /// What a caller does with the frames of a video as they are extracted.
 pub struct FrameSink<'a, 'b> {
     pub hook: Option<KeptFrameHook<'a>>,
     pub on_record: &'b mut OnRecord<'a>,
+    /// Hold kept frames' pictures back within this budget instead of writing their JPEGs: the
+    /// caller writes them, or drops those it does not keep.
+    pub defer: Option<&'a Deferral>,
 }
 
 /// Extracts one video, appending its records to `writer` and handing each written record to
@@ -417,6 +425,7 @@ struct Done {
     seq: u64,
     record: FrameRecord,
     hooked: Option<Vec<f32>>,
+    unwritten: Option<Unwritten>,
 }
 
 /// What a worker needs that is the same for every frame of a video.
@@ -426,6 +435,7 @@ struct FrameContext<'a> {
     video: &'a str,
     key: &'a str,
     hook: Option<KeptFrameHook<'a>>,
+    defer: Option<&'a Deferral>,
 }
 
 fn process_video(
@@ -437,7 +447,11 @@ fn process_video(
     progress: Progress,
     sink: FrameSink,
 ) -> Result<VideoSummary> {
-    let FrameSink { hook, on_record } = sink;
+    let FrameSink {
+        hook,
+        on_record,
+        defer,
+    } = sink;
     let started = Instant::now();
     let source = VideoSource::open(&video.path)?;
     let info = source.info().clone();
@@ -456,6 +470,7 @@ fn process_video(
         video: &video.shown,
         key,
         hook,
+        defer,
     };
 
     let mut summary = VideoSummary {
@@ -516,8 +531,7 @@ fn process_video(
                         if abort.load(Ordering::Relaxed) {
                             continue;
                         }
-                        let result = process_frame(ctx, &mut encoder, &mut grey, &job);
-                        pool.give(job.frame.rgb);
+                        let result = process_frame(ctx, &mut encoder, &mut grey, job, pool);
                         if done_tx.send(result).is_err() {
                             break;
                         }
@@ -529,7 +543,7 @@ fn process_video(
         drop(done_tx);
 
         // Records in decode order: hold early finishers until their predecessors arrive.
-        let mut pending: HashMap<u64, (FrameRecord, Option<Vec<f32>>)> = HashMap::new();
+        let mut pending: HashMap<u64, Done> = HashMap::new();
         let mut next = 0u64;
         for done in done_rx {
             let done = match done {
@@ -540,8 +554,14 @@ fn process_video(
                     continue;
                 }
             };
-            pending.insert(done.seq, (done.record, done.hooked));
-            while let Some((record, hooked)) = pending.remove(&next) {
+            pending.insert(done.seq, done);
+            while let Some(Done {
+                record,
+                hooked,
+                unwritten,
+                ..
+            }) = pending.remove(&next)
+            {
                 next += 1;
                 if first_error.is_some() {
                     continue;
@@ -554,7 +574,7 @@ fn process_video(
                 summary.written += record.file.is_some() as u64;
                 if let Err(e) = writer
                     .write(&record)
-                    .and_then(|()| on_record(&record, hooked))
+                    .and_then(|()| on_record(&record, hooked, unwritten))
                 {
                     abort.store(true, Ordering::Relaxed);
                     first_error = Some(e);
@@ -583,45 +603,57 @@ fn process_video(
     Ok(summary)
 }
 
-/// Metrics, status, and (for frames that are written) resize + JPEG for one frame.
+/// Metrics, status, and (for frames that are written) resize + JPEG for one frame, or the picture
+/// held back when the sink defers writing; the frame's buffer goes back to `pool`.
 fn process_frame(
     ctx: &FrameContext,
     encoder: &mut Encoder,
     grey: &mut Vec<u8>,
-    job: &Job,
+    job: Job,
+    pool: &BufferPool,
 ) -> Result<Done> {
-    let f = &job.frame;
-    let (w, h) = (f.width as usize, f.height as usize);
+    let Job { seq, mut frame } = job;
+    let (w, h) = (frame.width as usize, frame.height as usize);
     grey.resize(w * h, 0);
-    quality::rgb_to_grey(&f.rgb, grey);
+    quality::rgb_to_grey(&frame.rgb, grey);
     let m: Metrics = quality::metrics(grey, w, h);
     let status = ctx.cfg.quality.classify(&m);
+    let hooked = match ctx.hook {
+        Some(hook) if status == FrameStatus::Kept => Some(hook(&frame)),
+        _ => None,
+    };
     let dir = match status {
         FrameStatus::Kept => Some(ctx.dataset.images_dir()),
         s if ctx.cfg.keep_rejected => Some(ctx.dataset.rejected_dir(s)),
         _ => None,
     };
+    let mut unwritten = None;
     let file = match dir {
         Some(dir) => {
-            let name = ctx.cfg.name.render(ctx.key, f.index, f.pts);
-            let (jpeg, _) = encoder.encode_frame(f)?;
+            let name = ctx.cfg.name.render(ctx.key, frame.index, frame.pts);
             let path = dir.join(&name);
-            write_atomic(&path, jpeg)?;
             let rel = path.strip_prefix(ctx.dataset.root()).unwrap_or(&path);
-            Some(rel.to_string_lossy().replace('\\', "/"))
+            let rel = rel.to_string_lossy().replace('\\', "/");
+            unwritten = match ctx.defer {
+                Some(d) if status == FrameStatus::Kept => {
+                    d.hold(&mut frame, &ctx.cfg.output, path.clone())
+                }
+                _ => None,
+            };
+            if unwritten.is_none() {
+                let (jpeg, _) = encoder.encode_frame(&frame)?;
+                write_atomic(&path, jpeg)?;
+            }
+            Some(rel)
         }
         None => None,
     };
-    let hooked = match ctx.hook {
-        Some(hook) if status == FrameStatus::Kept => Some(hook(f)),
-        _ => None,
-    };
     let record = FrameRecord {
         video: ctx.video.to_string(),
-        frame: f.index,
-        pts: (f.pts * 1e6).round() / 1e6,
-        width: f.width,
-        height: f.height,
+        frame: frame.index,
+        pts: (frame.pts * 1e6).round() / 1e6,
+        width: frame.width,
+        height: frame.height,
         sharpness: m.sharpness,
         entropy: m.entropy,
         noise: m.noise,
@@ -630,9 +662,13 @@ fn process_frame(
         file,
         extra: Default::default(),
     };
+    if frame.rgb.capacity() > 0 {
+        pool.give(frame.rgb);
+    }
     Ok(Done {
-        seq: job.seq,
+        seq,
         record,
         hooked,
+        unwritten,
     })
 }

@@ -52,6 +52,11 @@ impl Early {
         self.judged - self.sent.len()
     }
 
+    /// How many frames, from the first, have been judged.
+    pub fn judged(&self) -> usize {
+        self.judged
+    }
+
     /// Whether frame `i` of the video was sent early.
     pub fn was_sent(&self, i: usize) -> bool {
         self.sent.binary_search(&i).is_ok()

@@ -1,8 +1,9 @@
 //! `framelabel run`: every stage in one pass, streaming, and resumable after a crash or a kill.
 //!
 //! ```text
-//!  main thread ── extract (decode ▶ quality ▶ JPEG, embedder input) ──▶ kept frames ─▶ embed thread ─▶ survivors ─▶ detect thread
-//!                 .framelabel/frames.jsonl                                  embeddings.bin   (early, per video)  detections.jsonl
+//!  main thread ── extract (decode ▶ quality ▶ embedder input) ──▶ kept frames ─▶ embed thread ─▶ survivors ─▶ detect thread (JPEG)
+//!                 .framelabel/frames.jsonl                            + picture      embeddings.bin   (early, per video)  detections.jsonl
+//!                                                                                          └─ survivors whose picture was dropped ─▶ again thread ─┘
 //! ```
 //!
 //! The stages overlap on their own threads joined by bounded channels, so memory stays flat. The
@@ -16,6 +17,11 @@
 //! and `label`; the dedup stage embeds the JPEGs instead of the frames, so near the threshold the
 //! two may decide a frame differently (the README has the figures).
 //!
+//! A kept frame's JPEG is written only once the frame is likely to survive (unless duplicates are
+//! kept aside): its picture travels with it, within a budget ([`crate::extract::unwritten`]), and is
+//! dropped when the early verdict finds it a duplicate. Survivors whose picture was dropped are
+//! decoded again from their video, by the again thread, or at the end for the run-wide rule.
+//!
 //! Everything a run computes is written under `DIR/.framelabel/` as it goes (records, embeddings,
 //! detections, finished videos), each line or row flushed when done. A killed run started again
 //! with the same parameters skips finished videos, restarts the one it was in, reuses every
@@ -26,7 +32,7 @@
 mod cache;
 mod early;
 
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
@@ -45,7 +51,8 @@ use crate::embed::similar::{Decision, normalise};
 use crate::error::{Error, Result};
 use crate::export::{ExportConfig, Exported, Format};
 use crate::extract::decode::DecodedFrame;
-use crate::extract::picture::{Output, placement, render};
+use crate::extract::picture::{Encoder, Output, placement, render};
+use crate::extract::unwritten::{Deferral, Unwritten, write_again};
 use crate::extract::{self, ExtractConfig, Input, RunSummary, VideoSummary};
 use crate::models::spec::ResolvedModel;
 use crate::progress::Progress;
@@ -54,6 +61,17 @@ use crate::runtime::preprocess::Preprocess;
 use cache::{Detections, Embeddings, StateDir};
 pub use cache::{STATE_DIR, read_embeddings};
 use early::Early;
+
+/// Decoded pictures of kept frames held until deduplication judges them, at most (bytes): about
+/// 120 frames of the sample video (4:2:0), 50 of 1080p, 6 of 4K RGB. Past it, JPEGs are written
+/// at once.
+const DEFER_BYTES: u64 = 96 << 20;
+
+/// A survivor on its way to the detector, with its picture when its JPEG is not written yet.
+type Survivor = (FrameRecord, Option<Unwritten>);
+
+/// Survivors of a video (its path) whose pictures were dropped as likely duplicates.
+type Again = (PathBuf, Vec<FrameRecord>);
 
 /// Embeddings are flushed to the run's cache at least every this many frames; the queue to the
 /// embed thread holds twice as many.
@@ -99,6 +117,9 @@ pub struct RunStats {
     /// Of those, frames the final rule then found duplicates (of a sharper frame further away in
     /// their video, or of a frame of another video).
     pub detected_then_duplicate: u64,
+    /// Kept frames whose JPEGs were written from a second decoding of their video: their pictures
+    /// had been dropped as likely duplicates (or a killed run had not written them yet).
+    pub decoded_again: u64,
     pub elapsed_s: f64,
     /// Decoded frames per second of wall time.
     pub frames_per_s: f64,
@@ -143,10 +164,12 @@ struct Params {
 
 /// A kept frame on its way to the embedder, or the end of a video.
 enum ToEmbed {
-    /// The record, and the embedder's input made from the decoded frame (none for frames of a video
-    /// an earlier run finished: their embeddings are cached).
-    Frame(Box<FrameRecord>, Option<Vec<f32>>),
-    VideoDone,
+    /// The record, the embedder's input made from the decoded frame (none for frames of a video
+    /// an earlier run finished: their embeddings are cached), and its picture when its JPEG is
+    /// not written yet.
+    Frame(Box<FrameRecord>, Option<Vec<f32>>, Option<Unwritten>),
+    /// The end of a video, with its path.
+    VideoDone(PathBuf),
 }
 
 /// Counters the progress line shows.
@@ -241,19 +264,34 @@ pub fn run(
     let mut summary = RunSummary::new("run", &cfg.extract);
     let mut embed_s = 0.0;
     let mut detect_s = 0.0;
+    let mut decoded_again = 0u64;
     let prepare = embed_input(embedder.setup.preprocess, cfg.extract.output);
+    // Duplicates' JPEGs are needed only when they are kept aside.
+    let deferral = (!cfg.dedup.keep_rejected).then(|| Deferral::new(DEFER_BYTES));
     let (mut embedder, mut detector) = (embedder, detector);
     std::thread::scope(|scope| -> Result<()> {
         // Each queued frame holds its embedder input (600 kB for 224×224).
         let (frame_tx, frame_rx) = crossbeam_channel::bounded::<ToEmbed>(2 * EMBED_CHUNK);
-        let (surv_tx, surv_rx) = crossbeam_channel::bounded::<Vec<FrameRecord>>(256);
+        let (surv_tx, surv_rx) = crossbeam_channel::bounded::<Vec<Survivor>>(256);
+        let (again_tx, again_rx) = crossbeam_channel::unbounded::<Again>();
+        let again_thread = {
+            let (surv_tx, dataset) = (surv_tx.clone(), &dataset);
+            std::thread::Builder::new()
+                .name("again".into())
+                .spawn_scoped(scope, move || {
+                    write_survivors_again(cfg, dataset, again_rx, surv_tx)
+                })
+                .expect("spawn again thread")
+        };
         let embed_thread = {
             let (embedder, embeddings, counts, bar) =
                 (&mut embedder, &mut embeddings, &counts, &embed_bar);
             std::thread::Builder::new()
                 .name("embed".into())
                 .spawn_scoped(scope, move || {
-                    embed_stage(cfg, embedder, embeddings, frame_rx, surv_tx, counts, bar)
+                    embed_stage(
+                        cfg, embedder, embeddings, frame_rx, surv_tx, again_tx, counts, bar,
+                    )
                 })
                 .expect("spawn embed thread")
         };
@@ -275,14 +313,15 @@ pub fn run(
 
         let feed = |frame_tx: &crossbeam_channel::Sender<ToEmbed>,
                     r: &FrameRecord,
-                    input: Option<Vec<f32>>|
+                    input: Option<Vec<f32>>,
+                    unwritten: Option<Unwritten>|
          -> Result<()> {
             if r.status == FrameStatus::Kept && r.file.is_some() {
                 counts.kept.fetch_add(1, Ordering::Relaxed);
                 embed_bar.inc_length(1);
                 overall.set_message(status_line(&counts));
                 frame_tx
-                    .send(ToEmbed::Frame(Box::new(r.clone()), input))
+                    .send(ToEmbed::Frame(Box::new(r.clone()), input, unwritten))
                     .map_err(|_| stage_stopped())?;
             }
             Ok(())
@@ -291,7 +330,7 @@ pub fn run(
             for input in &inputs {
                 if let Some(v) = finished.iter().find(|v| v.video == input.shown) {
                     for r in earlier.iter().filter(|r| r.video == input.shown) {
-                        feed(&frame_tx, r, None)?;
+                        feed(&frame_tx, r, None, None)?;
                     }
                     summary.push(v.clone());
                 } else {
@@ -303,7 +342,10 @@ pub fn run(
                         progress.clone(),
                         extract::FrameSink {
                             hook: Some(&prepare),
-                            on_record: &mut |r, input| feed(&frame_tx, r, input),
+                            on_record: &mut |r, input, unwritten| {
+                                feed(&frame_tx, r, input, unwritten)
+                            },
+                            defer: deferral.as_ref(),
                         },
                     )?;
                     video_log.write(&v)?;
@@ -311,7 +353,7 @@ pub fn run(
                     summary.push(v);
                 }
                 frame_tx
-                    .send(ToEmbed::VideoDone)
+                    .send(ToEmbed::VideoDone(input.path.clone()))
                     .map_err(|_| stage_stopped())?;
                 overall.inc(1);
                 overall.set_message(status_line(&counts));
@@ -320,25 +362,37 @@ pub fn run(
         })();
         drop(frame_tx);
         let embedded = embed_thread.join().expect("embed thread panicked");
+        let again = again_thread.join().expect("again thread panicked");
         let detected = detect_thread.join().expect("detect thread panicked");
         embed_s = *embedded.as_ref().unwrap_or(&0.0);
         detect_s = *detected.as_ref().unwrap_or(&0.0);
+        decoded_again = *again.as_ref().unwrap_or(&0);
         // The first real cause: a stage that stopped makes the others fail to send.
-        match (extracted, embedded.map(|_| ()), detected.map(|_| ())) {
-            (Err(e), _, _) if !is_stage_stopped(&e) => Err(e),
-            (_, Err(e), _) if !is_stage_stopped(&e) => Err(e),
-            (_, _, Err(e)) => Err(e),
-            (Err(e), _, _) | (_, Err(e), _) => Err(e),
-            _ => Ok(()),
+        let results = [
+            extracted,
+            embedded.map(|_| ()),
+            again.map(|_| ()),
+            detected.map(|_| ()),
+        ];
+        let mut errors = results
+            .into_iter()
+            .filter_map(|r| r.err())
+            .collect::<Vec<_>>();
+        match errors.iter().position(|e| !is_stage_stopped(e)) {
+            Some(i) => Err(errors.swap_remove(i)),
+            None => errors.into_iter().next().map_or(Ok(()), Err),
         }
     })?;
     overall.finish_and_clear();
     embed_bar.finish_and_clear();
+    let (held_back, written_at_once) = deferral.as_ref().map_or((0, 0), Deferral::counts);
     tracing::debug!(
         elapsed_s = started.elapsed().as_secs_f64(),
         rss_mb = rss_mb(),
         embed_s,
         detect_s,
+        held_back,
+        written_at_once,
         "videos done"
     );
 
@@ -376,6 +430,41 @@ pub fn run(
         cfg.dedup.exact_limit,
         cfg.dedup.threads,
     )?;
+    // Frames the run-wide rule keeps whose pictures were dropped as likely duplicates, or whose
+    // JPEGs a killed run had not written yet: decoded again from their videos, labelled below.
+    let again = Instant::now();
+    let mut at_end = 0u64;
+    for input in &inputs {
+        let frames: Vec<&FrameRecord> = present
+            .iter()
+            .copied()
+            .filter(|&k| matches!(decisions[k], Decision::Kept) && !paths[k].is_file())
+            .map(|k| &records[items[k]])
+            .filter(|r| r.video == input.shown)
+            .collect();
+        if frames.is_empty() {
+            continue;
+        }
+        at_end += frames.len() as u64;
+        if let Some(r) = write_again(&cfg.extract.output, &dataset, &input.path, &frames)?.first() {
+            return Err(Error::Input {
+                path: input.path.clone(),
+                message: format!(
+                    "frame {} (at {:.3} s) is no longer in the video: was it changed during the run? \
+                     Run again with --force to start over",
+                    r.frame, r.pts
+                ),
+            });
+        }
+    }
+    if at_end > 0 {
+        tracing::debug!(
+            frames = at_end,
+            elapsed_s = again.elapsed().as_secs_f64(),
+            "kept frames decoded again at the end"
+        );
+    }
+    decoded_again += at_end;
     // Frames kept only by the run-wide rule are labelled now.
     let revived: Vec<usize> = present
         .iter()
@@ -498,6 +587,7 @@ pub fn run(
         detections_reused: reused.1,
         detected: detections.len() as u64 - reused.1,
         detected_then_duplicate,
+        decoded_again,
         elapsed_s,
         frames_per_s: summary.totals.decoded as f64 / elapsed_s.max(1e-9),
         embed_s,
@@ -684,7 +774,8 @@ fn embed_stage(
     embedder: &mut Embedder,
     cache: &mut Embeddings,
     rx: crossbeam_channel::Receiver<ToEmbed>,
-    tx: crossbeam_channel::Sender<Vec<FrameRecord>>,
+    tx: crossbeam_channel::Sender<Vec<Survivor>>,
+    again_tx: crossbeam_channel::Sender<Again>,
     counts: &Counts,
     bar: &ProgressBar,
 ) -> Result<f64> {
@@ -752,7 +843,18 @@ fn embed_stage(
             arrived: BTreeMap::new(),
             ready: Vec::new(),
         };
-        let decided = embed_frames(cfg, dim, batch, &mut batches, cache, rx, tx, counts, bar);
+        let decided = embed_frames(
+            cfg,
+            dim,
+            batch,
+            &mut batches,
+            cache,
+            rx,
+            tx,
+            again_tx,
+            counts,
+            bar,
+        );
         // The sessions stop when their queue closes.
         batches.job_tx = None;
         decided
@@ -835,12 +937,16 @@ fn embed_frames(
     batches: &mut Batches,
     cache: &mut Embeddings,
     rx: crossbeam_channel::Receiver<ToEmbed>,
-    tx: crossbeam_channel::Sender<Vec<FrameRecord>>,
+    tx: crossbeam_channel::Sender<Vec<Survivor>>,
+    again_tx: crossbeam_channel::Sender<Again>,
     counts: &Counts,
     bar: &ProgressBar,
 ) -> Result<f64> {
+    let dataset = Dataset::new(&cfg.extract.out);
     let mut busy = 0.0;
     let mut video: Vec<FrameRecord> = Vec::new();
+    // Pictures of the current video's frames not judged yet, by index in `video`.
+    let mut unwritten: HashMap<usize, Unwritten> = HashMap::new();
     let mut early = Early::new(cfg.dedup.threshold, cfg.dedup.min_gap);
     // The likely duplicates of the current video in `counts.duplicates`, replaced by the exact
     // number at its end: an hour-long video would otherwise show none until then.
@@ -871,7 +977,10 @@ fn embed_frames(
     };
     for msg in rx {
         match msg {
-            ToEmbed::Frame(r, input) => {
+            ToEmbed::Frame(r, input, picture) => {
+                if let Some(p) = picture {
+                    unwritten.insert(video.len(), p);
+                }
                 if cache.get(&key(&r)).is_some() {
                     bar.inc(1);
                     counts.embedded.fetch_add(1, Ordering::Relaxed);
@@ -897,13 +1006,18 @@ fn embed_frames(
                     .duplicates
                     .fetch_add(held - estimated, Ordering::Relaxed);
                 estimated = held;
-                if !now.is_empty() {
-                    let frames = now.into_iter().map(|i| video[i].clone()).collect();
+                let frames: Vec<Survivor> = now
+                    .into_iter()
+                    .map(|i| (video[i].clone(), unwritten.remove(&i)))
+                    .collect();
+                // The others judged are likely duplicates: their JPEGs are not written.
+                unwritten.retain(|&i, _| i >= early.judged());
+                if !frames.is_empty() {
                     tx.send(frames).map_err(|_| stage_stopped())?;
                 }
                 busy += t.elapsed().as_secs_f64();
             }
-            ToEmbed::VideoDone => {
+            ToEmbed::VideoDone(path) => {
                 batches.dispatch()?;
                 store(&video, batches, cache, &mut unflushed, true)?;
                 let t = Instant::now();
@@ -934,13 +1048,23 @@ fn embed_frames(
                     .duplicates
                     .fetch_add((present.len() - survivors.len()) as u64, Ordering::Relaxed);
                 busy += t.elapsed().as_secs_f64();
-                let late: Vec<FrameRecord> = survivors
-                    .into_iter()
-                    .filter(|&i| !early.was_sent(i))
-                    .map(|i| video[i].clone())
-                    .collect();
+                // Frames kept that were not sent: with their pictures, or already written, to the
+                // detector; those whose pictures were dropped to be decoded again first.
+                let (mut late, mut again) = (Vec::new(), Vec::new());
+                for i in survivors.into_iter().filter(|&i| !early.was_sent(i)) {
+                    let r = video[i].clone();
+                    match unwritten.remove(&i) {
+                        Some(p) => late.push((r, Some(p))),
+                        None if dataset.file_path(&r).is_file() => late.push((r, None)),
+                        None => again.push(r),
+                    }
+                }
+                unwritten.clear();
                 if !late.is_empty() {
                     tx.send(late).map_err(|_| stage_stopped())?;
+                }
+                if !again.is_empty() {
+                    again_tx.send((path, again)).map_err(|_| stage_stopped())?;
                 }
                 video.clear();
                 early.reset();
@@ -950,19 +1074,65 @@ fn embed_frames(
     Ok(busy)
 }
 
+/// The again thread: decodes a video again for its survivors whose pictures were dropped as
+/// likely duplicates, writes their JPEGs and sends them to the detector, while the next video is
+/// decoded (a frame the video no longer has is left to the end of the run, which names it).
+/// Returns how many it wrote.
+fn write_survivors_again(
+    cfg: &RunConfig,
+    dataset: &Dataset,
+    rx: crossbeam_channel::Receiver<Again>,
+    tx: crossbeam_channel::Sender<Vec<Survivor>>,
+) -> Result<u64> {
+    let mut written = 0;
+    for (path, frames) in rx {
+        let refs: Vec<&FrameRecord> = frames.iter().collect();
+        let lost: HashSet<u64> = write_again(&cfg.extract.output, dataset, &path, &refs)?
+            .iter()
+            .map(|r| r.frame)
+            .collect();
+        let survivors: Vec<Survivor> = frames
+            .into_iter()
+            .filter(|r| !lost.contains(&r.frame))
+            .map(|r| (r, None))
+            .collect();
+        written += survivors.len() as u64;
+        if !survivors.is_empty() {
+            tx.send(survivors).map_err(|_| stage_stopped())?;
+        }
+    }
+    Ok(written)
+}
+
 /// The detect thread: labels survivors as they come.
 fn detect_stage(
     cfg: &RunConfig,
     dataset: &Dataset,
     detector: &mut Detector,
     cache: &mut Detections,
-    rx: crossbeam_channel::Receiver<Vec<FrameRecord>>,
+    rx: crossbeam_channel::Receiver<Vec<Survivor>>,
     counts: &Counts,
     bar: &ProgressBar,
 ) -> Result<f64> {
     let mut busy = 0.0;
-    for frames in rx {
+    let mut encoder = None;
+    for survivors in rx {
         let t = Instant::now();
+        let mut frames = Vec::with_capacity(survivors.len());
+        for (r, picture) in survivors {
+            if let Some(p) = picture {
+                let encoder = match &mut encoder {
+                    Some(e) => e,
+                    None => encoder.insert(Encoder::new(cfg.extract.output)?),
+                };
+                p.write(encoder)?;
+                frames.push(r);
+            } else if dataset.file_path(&r).is_file() {
+                frames.push(r);
+            }
+            // Else its picture was dropped as a likely duplicate: the end of the run writes and
+            // labels it if the final rule keeps it.
+        }
         detect_frames(cfg, dataset, detector, cache, &frames, bar)?;
         busy += t.elapsed().as_secs_f64();
         counts
