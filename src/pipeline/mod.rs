@@ -790,7 +790,7 @@ fn embed_stage(
     let output = embedder.setup.output.clone();
     let sessions = embedder.models.len();
     // One batch waiting per session: the embed thread blocks when all are taken.
-    let (job_tx, job_rx) = crossbeam_channel::bounded::<(u64, Vec<Vec<f32>>)>(sessions);
+    let (job_tx, job_rx) = crossbeam_channel::bounded::<(u64, usize, Vec<f32>)>(sessions);
     let (res_tx, res_rx) = crossbeam_channel::unbounded::<(u64, Result<Vec<Vec<f32>>>)>();
     let session_ns = AtomicU64::new(0);
     std::thread::scope(|s| {
@@ -800,19 +800,9 @@ fn embed_stage(
             std::thread::Builder::new()
                 .name(format!("embed-{i}"))
                 .spawn_scoped(s, move || {
-                    let mut input = Vec::new();
-                    for (seq, tensors) in job_rx {
+                    for (seq, n, input) in job_rx {
                         let t = Instant::now();
-                        let n = tensors.len();
-                        let ran = if let [one] = &tensors[..] {
-                            model.run(one, 1, h, w)
-                        } else {
-                            input.clear();
-                            for t in &tensors {
-                                input.extend_from_slice(t);
-                            }
-                            model.run(&input, n, h, w)
-                        };
+                        let ran = model.run(&input, n, h, w);
                         let rows = ran.map(|outputs| {
                             let out = outputs
                                 .iter()
@@ -867,7 +857,7 @@ type Embedded = (Vec<usize>, Vec<Vec<f32>>);
 
 /// The embed thread's batches: being filled, with the sessions, and back from them out of order.
 struct Batches {
-    job_tx: Option<crossbeam_channel::Sender<(u64, Vec<Vec<f32>>)>>,
+    job_tx: Option<crossbeam_channel::Sender<(u64, usize, Vec<f32>)>>,
     res_rx: crossbeam_channel::Receiver<(u64, Result<Vec<Vec<f32>>>)>,
     next: u64,
     /// Batches handed to the sessions, in order: their number and the frames (index in the video).
@@ -878,19 +868,30 @@ struct Batches {
 }
 
 impl Batches {
-    /// Hands the frames waiting to a session (blocks while every session has one waiting).
+    /// Hands the frames waiting to a session, their inputs in one tensor made here, off the
+    /// sessions' threads (blocks while every session has one waiting).
     fn dispatch(&mut self) -> Result<()> {
-        if self.ready.is_empty() {
+        let n = self.ready.len();
+        if n == 0 {
             return Ok(());
         }
-        let (frames, tensors): (Vec<usize>, Vec<Vec<f32>>) = self.ready.drain(..).unzip();
+        let mut frames = Vec::with_capacity(n);
+        let mut input = Vec::with_capacity(if n > 1 { self.ready[0].1.len() * n } else { 0 });
+        for (i, t) in self.ready.drain(..) {
+            frames.push(i);
+            if n == 1 {
+                input = t;
+            } else {
+                input.extend_from_slice(&t);
+            }
+        }
         let seq = self.next;
         self.next += 1;
         self.inflight.push_back((seq, frames));
         self.job_tx
             .as_ref()
             .expect("sessions open while frames come")
-            .send((seq, tensors))
+            .send((seq, n, input))
             .map_err(|_| stage_stopped())
     }
 
