@@ -76,6 +76,8 @@ pub struct VideoSummary {
     pub sampled: u64,
     pub kept: u64,
     pub rejected: BTreeMap<String, u64>,
+    /// Frames given a JPEG file. In `run` without `--keep-rejected`, a kept frame's JPEG is
+    /// written only if deduplication is likely to keep it (or keeps it in the end).
     pub written: u64,
     pub decode_errors: u64,
     pub corrupt_frames: u64,
