@@ -289,9 +289,14 @@ pub fn run(
             std::thread::Builder::new()
                 .name("embed".into())
                 .spawn_scoped(scope, move || {
-                    embed_stage(
-                        cfg, embedder, embeddings, frame_rx, surv_tx, again_tx, counts, bar,
-                    )
+                    let links = EmbedLinks {
+                        rx: frame_rx,
+                        tx: surv_tx,
+                        again_tx,
+                        counts,
+                        bar,
+                    };
+                    embed_stage(cfg, embedder, embeddings, links)
                 })
                 .expect("spawn embed thread")
         };
@@ -768,16 +773,11 @@ fn fingerprint(path: &Path) -> String {
 /// is free. Batches handed to both sessions at once and awaited together left one session idle
 /// whenever the other was slower (a core is shared with the detector and the frame workers), and
 /// with it a core: the embedder is the run's longest stage.
-#[allow(clippy::too_many_arguments)]
 fn embed_stage(
     cfg: &RunConfig,
     embedder: &mut Embedder,
     cache: &mut Embeddings,
-    rx: crossbeam_channel::Receiver<ToEmbed>,
-    tx: crossbeam_channel::Sender<Vec<Survivor>>,
-    again_tx: crossbeam_channel::Sender<Again>,
-    counts: &Counts,
-    bar: &ProgressBar,
+    links: EmbedLinks,
 ) -> Result<f64> {
     let dim = embedder.setup.dim;
     let batch = if embedder.models[0].dynamic_batch() {
@@ -833,18 +833,7 @@ fn embed_stage(
             arrived: BTreeMap::new(),
             ready: Vec::new(),
         };
-        let decided = embed_frames(
-            cfg,
-            dim,
-            batch,
-            &mut batches,
-            cache,
-            rx,
-            tx,
-            again_tx,
-            counts,
-            bar,
-        );
+        let decided = embed_frames(cfg, dim, batch, &mut batches, cache, links);
         // The sessions stop when their queue closes.
         batches.job_tx = None;
         decided
@@ -928,21 +917,32 @@ impl Batches {
     }
 }
 
+/// Where the embed thread's frames come from, where its survivors go, and what it shows.
+struct EmbedLinks<'a> {
+    rx: crossbeam_channel::Receiver<ToEmbed>,
+    tx: crossbeam_channel::Sender<Vec<Survivor>>,
+    again_tx: crossbeam_channel::Sender<Again>,
+    counts: &'a Counts,
+    bar: &'a ProgressBar,
+}
+
 /// The embed thread's loop over the frames (see [`embed_stage`]); returns the seconds it spent
 /// deciding.
-#[allow(clippy::too_many_arguments)]
 fn embed_frames(
     cfg: &RunConfig,
     dim: usize,
     batch: usize,
     batches: &mut Batches,
     cache: &mut Embeddings,
-    rx: crossbeam_channel::Receiver<ToEmbed>,
-    tx: crossbeam_channel::Sender<Vec<Survivor>>,
-    again_tx: crossbeam_channel::Sender<Again>,
-    counts: &Counts,
-    bar: &ProgressBar,
+    links: EmbedLinks,
 ) -> Result<f64> {
+    let EmbedLinks {
+        rx,
+        tx,
+        again_tx,
+        counts,
+        bar,
+    } = links;
     let dataset = Dataset::new(&cfg.extract.out);
     let mut busy = 0.0;
     let mut video: Vec<FrameRecord> = Vec::new();
