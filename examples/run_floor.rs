@@ -1,13 +1,20 @@
 //! The floors of `framelabel run` on a folder it finished: decoding the video alone (FFmpeg to RGB,
-//! every frame), the embedder's session alone on the frames the run embedded (made from the video
-//! decoded again, as the run makes them), and the detector's session alone on the frames it kept.
+//! every frame), the embedder's sessions alone on the frames the run embedded (made from the video
+//! decoded again, as the run makes them), and the detector's sessions alone on the frames it kept.
 //! Pre-processing is done outside the timed calls.
 //!
+//! A model's floor is the faster of two layouts on the same tensors, timed in turn chunk by chunk
+//! (so both see the machine at the same moment): one session with every thread, and two sessions
+//! with half the threads each, side by side, taking batches from one queue (what `run` does with a
+//! small model). Which is faster depends on the model and the CPU, so the floor does not assume.
+//!
 //!   cargo run --release --example run_floor -- DIR VIDEO EMBEDDER DETECTOR THREADS BATCH
-//! prints `decoded decode_s embedded embed_s detected detect_s`.
+//! prints `decoded decode_s embedded embed_s detected detect_s embed_layout detect_layout`, a
+//! layout being `1x<threads>` or `2x<threads/2>` (sessions × threads).
 
 use std::collections::HashSet;
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use fast_image_resize::Resizer;
@@ -16,118 +23,138 @@ use framelabel::extract::decode::{BufferPool, VideoSource};
 use framelabel::extract::sample::Decision;
 use framelabel::models::spec::{ModelSpec, ResolveOptions, resolve};
 use framelabel::runtime::preprocess::Preprocess;
-use framelabel::runtime::{Model, Runtime};
+use framelabel::runtime::{Device, Model, Runtime};
 
-/// Session time over `files`, `batch` at a time, tensors made before each timed call.
-fn session_time(
-    ds: &Dataset,
-    files: &[String],
-    model: &mut Model,
-    pre: &Preprocess,
+/// Batches held before they are timed: 32 of 8 embedder inputs are 150 MB.
+const CHUNK: usize = 32;
+
+/// One model's session time in each layout, fed one tensor (one picture) at a time.
+struct Floor {
+    layouts: Vec<(String, Vec<Model>, Duration)>,
     batch: usize,
-) -> anyhow::Result<Duration> {
-    let (w, h) = pre.size;
-    let batch = if model.dynamic_batch() { batch } else { 1 };
-    let mut resizer = Resizer::new();
-    let mut timed = Duration::ZERO;
-    let mut warm = false;
-    for chunk in files.chunks(batch) {
-        let mut input = Vec::new();
-        for f in chunk {
-            let jpeg = std::fs::read(ds.root().join(f))?;
-            let img = turbojpeg::decompress(&jpeg, turbojpeg::PixelFormat::RGB)?;
-            let mut t = Vec::new();
-            pre.apply(
-                &mut resizer,
-                &img.pixels,
-                img.width as u32,
-                img.height as u32,
-                &mut t,
-            );
-            input.extend_from_slice(&t);
-        }
-        if !warm {
-            model.run(&input, chunk.len(), h as usize, w as usize)?;
-            warm = true;
-        }
-        let t0 = Instant::now();
-        model.run(&input, chunk.len(), h as usize, w as usize)?;
-        timed += t0.elapsed();
-    }
-    Ok(timed)
+    hw: (usize, usize),
+    pending: Vec<(Vec<f32>, usize)>,
+    filling: (Vec<f32>, usize),
+    warm: bool,
 }
 
-/// Session time over the frames of `video` numbered in `frames`, `batch` at a time, tensors made
-/// from the decoded frames before each timed call.
-fn embedder_time(
-    video: &Path,
-    frames: &HashSet<u64>,
-    model: &mut Model,
-    pre: &Preprocess,
-    batch: usize,
-) -> anyhow::Result<Duration> {
-    let (w, h) = pre.size;
-    let batch = if model.dynamic_batch() { batch } else { 1 };
-    let mut resizer = Resizer::new();
-    let mut timed = Duration::ZERO;
-    let mut warm = false;
-    let (mut input, mut n, mut failed) = (Vec::new(), 0, None);
-    let mut run = |input: &mut Vec<f32>, n: &mut usize| -> anyhow::Result<()> {
-        if *n == 0 {
-            return Ok(());
+impl Floor {
+    fn new(path: &Path, threads: usize, batch: usize, pre: &Preprocess) -> anyhow::Result<Self> {
+        let rt = Runtime::get()?;
+        let mut layouts = vec![(
+            format!("1x{threads}"),
+            vec![rt.load_model(path, threads)?],
+            Duration::ZERO,
+        )];
+        if threads >= 2 {
+            let side = rt.load_sessions(path, threads, Device::Cpu, true)?;
+            if side.len() > 1 {
+                layouts.push((format!("2x{}", threads / 2), side, Duration::ZERO));
+            }
         }
-        if !warm {
-            model.run(input, *n, h as usize, w as usize)?;
-            warm = true;
+        let batch = if layouts[0].1[0].dynamic_batch() {
+            batch
+        } else {
+            1
+        };
+        let (w, h) = pre.size;
+        Ok(Floor {
+            layouts,
+            batch,
+            hw: (h as usize, w as usize),
+            pending: Vec::new(),
+            filling: (Vec::new(), 0),
+            warm: false,
+        })
+    }
+
+    fn push(&mut self, tensor: &[f32]) -> anyhow::Result<()> {
+        self.filling.0.extend_from_slice(tensor);
+        self.filling.1 += 1;
+        if self.filling.1 == self.batch {
+            self.pending.push(std::mem::take(&mut self.filling));
         }
-        let t0 = Instant::now();
-        model.run(input, *n, h as usize, w as usize)?;
-        timed += t0.elapsed();
-        input.clear();
-        *n = 0;
+        if self.pending.len() == CHUNK {
+            self.time_pending()?;
+        }
         Ok(())
-    };
-    let pool = BufferPool::new(4);
-    VideoSource::open(video)?.run(
-        &pool,
-        |_, _| Decision::Take,
-        |f| {
-            if frames.contains(&f.index) {
-                let mut t = Vec::new();
-                pre.apply(&mut resizer, &f.rgb, f.width, f.height, &mut t);
-                input.extend_from_slice(&t);
-                n += 1;
-                if n == batch {
-                    if let Err(e) = run(&mut input, &mut n) {
-                        failed = Some(e);
-                        return false;
-                    }
+    }
+
+    /// Times every layout on the batches held, one layout after the other.
+    fn time_pending(&mut self) -> anyhow::Result<()> {
+        let Some((first, n)) = self.pending.first() else {
+            return Ok(());
+        };
+        let (h, w) = self.hw;
+        if !self.warm {
+            for (_, models, _) in &mut self.layouts {
+                for m in models {
+                    m.run(first, *n, h, w)?;
                 }
             }
-            pool.give(f.rgb);
-            true
-        },
-    );
-    if let Some(e) = failed {
-        return Err(e);
+            self.warm = true;
+        }
+        let batches = &self.pending;
+        for (_, models, timed) in &mut self.layouts {
+            let next = AtomicUsize::new(0);
+            let t0 = Instant::now();
+            std::thread::scope(|s| -> anyhow::Result<()> {
+                let workers: Vec<_> = models
+                    .iter_mut()
+                    .map(|m| {
+                        let next = &next;
+                        s.spawn(move || -> anyhow::Result<()> {
+                            while let Some((t, n)) =
+                                batches.get(next.fetch_add(1, Ordering::Relaxed))
+                            {
+                                m.run(t, *n, h, w)?;
+                            }
+                            Ok(())
+                        })
+                    })
+                    .collect();
+                for worker in workers {
+                    worker.join().expect("a session thread does not panic")?;
+                }
+                Ok(())
+            })?;
+            *timed += t0.elapsed();
+        }
+        self.pending.clear();
+        Ok(())
     }
-    run(&mut input, &mut n)?;
-    Ok(timed)
+
+    /// The fastest layout's time and name.
+    fn finish(mut self) -> anyhow::Result<(Duration, String)> {
+        if self.filling.1 > 0 {
+            self.pending.push(std::mem::take(&mut self.filling));
+        }
+        self.time_pending()?;
+        for (name, _, timed) in &self.layouts {
+            eprintln!("  {name}: {:.4} s", timed.as_secs_f64());
+        }
+        let (name, _, timed) = self
+            .layouts
+            .into_iter()
+            .min_by_key(|l| l.2)
+            .expect("one layout at least");
+        Ok((timed, name))
+    }
 }
 
-fn load(spec: &str, task: &str, threads: usize) -> anyhow::Result<(Model, Preprocess)> {
+fn load(spec: &str, task: &str) -> anyhow::Result<(std::path::PathBuf, Preprocess)> {
     let resolved = resolve(
         spec,
         &ModelSpec::parse(task, spec)?,
         &ResolveOptions::default(),
     )?;
-    let model = Runtime::get()?.load_model(&resolved.file, threads)?;
+    let model = Runtime::get()?.load_model(&resolved.file, 1)?;
     let pre = if task == "--detector" {
         framelabel::detect::DetectorSetup::new(&resolved, &model, None)?.preprocess
     } else {
         framelabel::embed::EmbedderSetup::new(&resolved, &model)?.preprocess
     };
-    Ok((model, pre))
+    Ok((resolved.file, pre))
 }
 
 fn main() -> anyhow::Result<()> {
@@ -164,18 +191,59 @@ fn main() -> anyhow::Result<()> {
         .filter(|r| r.status == framelabel::FrameStatus::Kept)
         .filter_map(|r| r.file)
         .collect();
+    let mut resizer = Resizer::new();
+    let mut tensor = Vec::new();
+
     // The run embeds decoded frames, and deletes the JPEGs of duplicates (or never writes them):
     // the embedder's inputs are made from the video decoded again.
-    let (mut emb, emb_pre) = load(embedder, "--embedder", threads)?;
-    let embed_s = embedder_time(Path::new(video), &embedded, &mut emb, &emb_pre, batch)?;
-    drop(emb);
-    let (mut det, det_pre) = load(detector, "--detector", threads)?;
-    let detect_s = session_time(&ds, &kept, &mut det, &det_pre, batch)?.as_secs_f64();
+    eprintln!("embedder, {} frames:", embedded.len());
+    let (path, pre) = load(embedder, "--embedder")?;
+    let mut floor = Floor::new(&path, threads, batch, &pre)?;
+    let mut failed = None;
+    VideoSource::open(Path::new(video))?.run(
+        &pool,
+        |_, _| Decision::Take,
+        |f| {
+            if embedded.contains(&f.index) {
+                tensor.clear();
+                pre.apply(&mut resizer, &f.rgb, f.width, f.height, &mut tensor);
+                if let Err(e) = floor.push(&tensor) {
+                    failed = Some(e);
+                    return false;
+                }
+            }
+            pool.give(f.rgb);
+            true
+        },
+    );
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    let (embed_s, embed_layout) = floor.finish()?;
+
+    eprintln!("detector, {} frames:", kept.len());
+    let (path, pre) = load(detector, "--detector")?;
+    let mut floor = Floor::new(&path, threads, batch, &pre)?;
+    for f in &kept {
+        let jpeg = std::fs::read(ds.root().join(f))?;
+        let img = turbojpeg::decompress(&jpeg, turbojpeg::PixelFormat::RGB)?;
+        tensor.clear();
+        pre.apply(
+            &mut resizer,
+            &img.pixels,
+            img.width as u32,
+            img.height as u32,
+            &mut tensor,
+        );
+        floor.push(&tensor)?;
+    }
+    let (detect_s, detect_layout) = floor.finish()?;
     println!(
-        "{decoded} {decode_s:.4} {} {:.4} {} {detect_s:.4}",
+        "{decoded} {decode_s:.4} {} {:.4} {} {:.4} {embed_layout} {detect_layout}",
         embedded.len(),
         embed_s.as_secs_f64(),
-        kept.len()
+        kept.len(),
+        detect_s.as_secs_f64()
     );
     Ok(())
 }

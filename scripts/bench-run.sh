@@ -2,8 +2,10 @@
 # Times `framelabel run` on one video (default ../shared/media/vtest.avi, every frame) with the shared
 # models (the default command; and with --keep-rejected, which writes every frame's JPEG), in one
 # run, next to
-#   - the sum of the stage floors (examples/run_floor.rs): decoding alone + the embedder's session
-#     alone on the frames the run embedded + the detector's session alone on the frames it labelled;
+#   - the sum of the stage floors (examples/run_floor.rs): decoding alone + the embedder's sessions
+#     alone on the frames the run embedded + the detector's sessions alone on the frames it labelled,
+#     each model in the faster of its two layouts (one session with every thread, or two side by
+#     side with half each, as `run` does);
 #   - a plain Python peer doing the original tool's structure with the same two models
 #     (scripts/bench/python_run.py);
 # and prints frames/s, ratios and framelabel's peak memory. Best of RUNS (default 3).
@@ -44,7 +46,8 @@ for i in $(seq "$runs"); do
     --detector "$detector" --threads "$threads" -q)
   read -r tk memk < <(measure "$bin" run "$video" --out "$work/keep$i" --embedder "$embedder" \
     --detector "$detector" --threads "$threads" --keep-rejected -q)
-  read -r n dec_s emb_n emb_s det_n det_s < <("$floor" "$work/run$i" "$video" "$embedder" "$detector" "$threads" 8)
+  read -r n dec_s emb_n emb_s det_n det_s emb_lay det_lay < <("$floor" "$work/run$i" "$video" \
+    "$embedder" "$detector" "$threads" 8 2>/dev/null)
   f=$(python3 -c "print($dec_s + $emb_s + $det_s)")
   read -r tp _ < <(measure "$py" scripts/bench/python_run.py "$video" "$work/py$i" "$embedder" "$detector")
   best_run=$(python3 -c "b='$best_run'; print(min($t, float(b)) if b else $t)")
@@ -52,7 +55,7 @@ for i in $(seq "$runs"); do
   best_mem=$(python3 -c "b='$best_mem'; print(max($mem, $memk, float(b)) if b else max($mem, $memk))")
   best_floor=$(python3 -c "b='$best_floor'; print(min($f, float(b)) if b else $f)")
   best_py=$(python3 -c "b='$best_py'; print(min($tp, float(b)) if b else $tp)")
-  echo "run: decode $dec_s s ($n frames), embedder $emb_s s ($emb_n), detector $det_s s ($det_n); framelabel $t s ($tk s with --keep-rejected), python $tp s" >&2
+  echo "run: decode $dec_s s ($n frames), embedder $emb_s s ($emb_n, sessions x threads $emb_lay), detector $det_s s ($det_n, $det_lay); framelabel $t s ($tk s with --keep-rejected), python $tp s" >&2
 done
 python3 -c "
 n, r, k, f, p, m = $n, $best_run, $best_keep, $best_floor, $best_py, $best_mem
