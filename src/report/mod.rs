@@ -319,43 +319,55 @@ pub fn report(cfg: &ReportConfig) -> Result<Summary> {
     let predictions = read_prediction_scores(&dataset)?;
     let confidence = threshold(&run["label"]["parameters"]["confidence"]);
 
-    let mut summary = Summary {
-        tool: "framelabel",
-        version: env!("CARGO_PKG_VERSION"),
-        generated_at: crate::extract::now_rfc3339(),
-        dir: dataset.root().to_path_buf(),
-        command: run["command"].as_str().map(str::to_string),
-        models: Models {
-            embedder: non_null(&run["dedup"]["embedder"]),
-            detector: non_null(&run["label"]["detector"]),
+    // The previews (pictures decoded, drawn and encoded again: most of the work) are drawn while
+    // the numbers and plots are worked out, which keep one core busy at most.
+    let (summary, drawn) = rayon::join(
+        || -> Result<Summary> {
+            let mut summary = Summary {
+                tool: "framelabel",
+                version: env!("CARGO_PKG_VERSION"),
+                generated_at: crate::extract::now_rfc3339(),
+                dir: dataset.root().to_path_buf(),
+                command: run["command"].as_str().map(str::to_string),
+                models: Models {
+                    embedder: non_null(&run["dedup"]["embedder"]),
+                    detector: non_null(&run["label"]["detector"]),
+                },
+                parameters: Parameters {
+                    extract: run["parameters"].clone(),
+                    dedup: run["dedup"]["parameters"].clone(),
+                    label: run["label"]["parameters"].clone(),
+                },
+                videos,
+                totals,
+                labelled: labels.is_some(),
+                boxes: labels.as_ref().map_or(0, |l| l.boxes() as u64),
+                predictions: predictions.as_ref().map(|p| p.len() as u64),
+                classes,
+                histograms: histograms(&run, &records, labels.as_ref(), confidence),
+                curves: Curves {
+                    dedup: dedup_curve(&dataset, &run, &records)?,
+                    confidence: labels
+                        .as_ref()
+                        .zip(confidence)
+                        .map(|(l, c)| confidence_curve(l, predictions.as_deref(), c)),
+                },
+                previews: Vec::new(),
+                rejected: rejected_groups(&run, &records),
+                plots: Vec::new(),
+            };
+            draw::plots(&out, &mut summary, labels.as_ref())?;
+            Ok(summary)
         },
-        parameters: Parameters {
-            extract: run["parameters"].clone(),
-            dedup: run["dedup"]["parameters"].clone(),
-            label: run["label"]["parameters"].clone(),
-        },
-        videos,
-        totals,
-        labelled: labels.is_some(),
-        boxes: labels.as_ref().map_or(0, |l| l.boxes() as u64),
-        predictions: predictions.as_ref().map(|p| p.len() as u64),
-        classes,
-        histograms: histograms(&run, &records, labels.as_ref(), confidence),
-        curves: Curves {
-            dedup: dedup_curve(&dataset, &run, &records)?,
-            confidence: labels
+        || {
+            labels
                 .as_ref()
-                .zip(confidence)
-                .map(|(l, c)| confidence_curve(l, predictions.as_deref(), c)),
+                .map(|l| previews(&out, l, &records, cfg.preview))
+                .transpose()
         },
-        previews: Vec::new(),
-        rejected: rejected_groups(&run, &records),
-        plots: Vec::new(),
-    };
-    draw::plots(&out, &mut summary, labels.as_ref())?;
-    if let Some(l) = &labels {
-        summary.previews = previews(&out, l, &records, cfg.preview)?;
-    }
+    );
+    let mut summary = summary?;
+    summary.previews = drawn?.unwrap_or_default();
     write_json_atomic(&out.join("summary.json"), &summary)?;
     write_atomic(&out.join("index.html"), html::page(&summary).as_bytes())?;
     Ok(summary)
