@@ -80,10 +80,57 @@ pub fn rgb_to_grey(rgb: &[u8], grey: &mut [u8]) {
     rgb_to_grey_body(rgb, grey)
 }
 
+/// 16 pixels a step: each 128-bit lane takes 4 pixels' (R, G) and (B, 0) as 16-bit pairs, which
+/// `vpmaddwd` weighs and sums in 32 bits, so the result is the scalar formula's to the bit (the
+/// compiler's own vectorisation of it ran at ~1.4 cycles a pixel, 0.31 ms per 768×576 frame).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn rgb_to_grey_avx2(rgb: &[u8], grey: &mut [u8]) {
-    rgb_to_grey_body(rgb, grey)
+    use std::arch::x86_64::*;
+    const Z: i8 = -1; // a zero byte from `vpshufb`
+    // Per lane, from the 12 bytes of 4 pixels: (R, G) pairs, and (B, 0) pairs.
+    let rg = _mm256_setr_epi8(
+        0, Z, 1, Z, 3, Z, 4, Z, 6, Z, 7, Z, 9, Z, 10, Z, 0, Z, 1, Z, 3, Z, 4, Z, 6, Z, 7, Z, 9, Z,
+        10, Z,
+    );
+    let b = _mm256_setr_epi8(
+        2, Z, Z, Z, 5, Z, Z, Z, 8, Z, Z, Z, 11, Z, Z, Z, 2, Z, Z, Z, 5, Z, Z, Z, 8, Z, Z, Z, 11, Z,
+        Z, Z,
+    );
+    let w_rg = _mm256_set1_epi32((9617 << 16) | 4899);
+    let w_b = _mm256_set1_epi32(1868);
+    let half = _mm256_set1_epi32(1 << 13);
+    let pixels = grey.len();
+    let mut i = 0;
+    // A step reads 4 bytes past its 16 pixels: the last pixels go to the scalar formula.
+    while i + 16 + 2 <= pixels {
+        // SAFETY: the loads read bytes 0..52 from pixel i, within the 18 pixels (54 bytes) the loop
+        // condition leaves; the store writes grey[i..i + 16]; the CPU has AVX2 (the caller's check).
+        unsafe {
+            let p = rgb.as_ptr().add(i * 3);
+            let eight = |q: *const u8| {
+                let v = _mm256_loadu2_m128i(q.add(12) as *const __m128i, q as *const __m128i);
+                let s = _mm256_add_epi32(
+                    _mm256_madd_epi16(_mm256_shuffle_epi8(v, rg), w_rg),
+                    _mm256_madd_epi16(_mm256_shuffle_epi8(v, b), w_b),
+                );
+                _mm256_srli_epi32(_mm256_add_epi32(s, half), 14)
+            };
+            let (a, c) = (eight(p), eight(p.add(24)));
+            // Lanes: a = px 0-3 | 4-7, c = px 8-11 | 12-15; packing interleaves lanes, the
+            // permute puts the four groups back in order.
+            let w16 = _mm256_packus_epi32(a, c); // 0-3, 8-11 | 4-7, 12-15
+            let w8 = _mm256_packus_epi16(w16, w16); // per lane: 0-3, 8-11 (twice) | 4-7, 12-15
+            let ordered =
+                _mm256_permutevar8x32_epi32(w8, _mm256_setr_epi32(0, 4, 1, 5, 0, 0, 0, 0));
+            _mm_storeu_si128(
+                grey.as_mut_ptr().add(i) as *mut __m128i,
+                _mm256_castsi256_si128(ordered),
+            );
+        }
+        i += 16;
+    }
+    rgb_to_grey_body(&rgb[i * 3..], &mut grey[i..])
 }
 
 #[inline(always)]
@@ -278,6 +325,34 @@ fn filter_sums(g: &[u8], w: usize, h: usize) -> (i64, i64, i64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn grey_of_every_path_is_the_scalar_formula() {
+        // Every length up to 70 pixels (the SIMD steps and the tail), on varied bytes, including 0
+        // and 255 in each channel.
+        let mut s = 7u32;
+        let rgb: Vec<u8> = (0..70 * 3)
+            .map(|i| match i % 23 {
+                0 => 0,
+                1 => 255,
+                _ => {
+                    s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                    (s >> 24) as u8
+                }
+            })
+            .collect();
+        for n in 0..=70 {
+            let mut want = vec![0u8; n];
+            rgb_to_grey_body(&rgb[..n * 3], &mut want);
+            let mut got = vec![0u8; n];
+            rgb_to_grey(&rgb[..n * 3], &mut got);
+            assert_eq!(got, want, "{n} pixels");
+        }
+        let white = [255u8; 20 * 3];
+        let mut g = [0u8; 20];
+        rgb_to_grey(&white, &mut g);
+        assert_eq!(g, [255; 20]);
+    }
 
     #[test]
     fn grey_matches_opencv_fixed_point() {
