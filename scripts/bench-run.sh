@@ -38,7 +38,7 @@ print(f"{t:.4f} {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024:.
 PY
 }
 
-best_run="" best_keep="" best_mem="" best_py="" best_floor=""
+best_run="" best_keep="" best_mem="" best_py="" best_floor="" ratios=""
 # Every run writes into folders of its own, all removed at the end: deleting the previous run's files
 # just before makes ext4 slow to create new ones (bench-extract.sh says more).
 for i in $(seq "$runs"); do
@@ -55,13 +55,20 @@ for i in $(seq "$runs"); do
   best_mem=$(python3 -c "b='$best_mem'; print(max($mem, $memk, float(b)) if b else max($mem, $memk))")
   best_floor=$(python3 -c "b='$best_floor'; print(min($f, float(b)) if b else $f)")
   best_py=$(python3 -c "b='$best_py'; print(min($tp, float(b)) if b else $tp)")
+  ratios="$ratios $(python3 -c "print($t / $f)")"
   echo "run: decode $dec_s s ($n frames), embedder $emb_s s ($emb_n, sessions x threads $emb_lay), detector $det_s s ($det_n, $det_lay); framelabel $t s ($tk s with --keep-rejected), python $tp s" >&2
 done
+# The machine's speed drifts by 10 % or more within minutes (and slows `run` more than the floors),
+# so besides the best of each, the ratio of each round (run and floors a few seconds apart) is given,
+# as a median.
 python3 -c "
+import statistics
 n, r, k, f, p, m = $n, $best_run, $best_keep, $best_floor, $best_py, $best_mem
+q = [float(x) for x in '$ratios'.split()]
 print(f'video: $(basename "$video"), {n} frames (every frame), embedder $(basename "$embedder"), detector $(basename "$detector"), threads $threads, best of $runs')
 print(f'sum of floors (decode + embedder + detector sessions)  {f:7.3f} s  {n/f:7.1f} frames/s')
 print(f'framelabel run (whole command)                         {r:7.3f} s  {n/r:7.1f} frames/s  {r/f:5.2f}x floors (goal <= 1.15x)')
+print(f'framelabel run / floors of each round: median {statistics.median(q):.2f}x, from {min(q):.2f}x to {max(q):.2f}x')
 print(f'framelabel run --keep-rejected (every JPEG written)    {k:7.3f} s  {n/k:7.1f} frames/s  {k/f:5.2f}x floors')
 print(f'python peer (the original structure, same models)      {p:7.3f} s  {n/p:7.1f} frames/s  framelabel is {p/r:4.1f}x faster')
 print(f'framelabel peak memory (max RSS)                       {m:7.1f} MB (goal < 500 MB)')"
