@@ -22,9 +22,9 @@ pub const LOOKAHEAD: usize = 32;
 /// Frames sent earlier that a judged frame is also compared with, the latest first. Footage that
 /// returns to a scene (a CCTV camera's empty street, a loop) returns long after it was sent: on the
 /// sample video looped four times, with the last 64 only, 365 frames were labelled early and 246 of
-/// them dropped in the end; with these, 105 and 8 (102 and 5 with the lookahead at 32). A frame judged new costs this many dot products
-/// at most (5 MB of embeddings read at 1280 dimensions), against some 20 ms of a core for its
-/// embedding.
+/// them dropped in the end; with these, 105 and 8 (102 and 5 with the lookahead at 32). A frame
+/// judged new costs this many dot products at most (5 MB of embeddings read at 1280 dimensions),
+/// against some 20 ms of a core for its embedding.
 const ANCHORS: usize = 1024;
 
 /// The frames of one video judged so far.
@@ -150,14 +150,24 @@ mod tests {
 
     /// Scenes as unit vectors: frames of one scene are identical, scenes are orthogonal.
     fn run(scenes: &[usize], sharpness: &[f64], min_gap: Option<f64>) -> Vec<usize> {
+        run_judged(scenes, sharpness, min_gap).0
+    }
+
+    /// As [`run`], with how many frames were judged.
+    fn run_judged(
+        scenes: &[usize],
+        sharpness: &[f64],
+        min_gap: Option<f64>,
+    ) -> (Vec<usize>, usize) {
         let video: Vec<FrameRecord> = sharpness
             .iter()
             .enumerate()
             .map(|(i, &s)| frame(i as u64, s))
             .collect();
+        let dims = scenes.iter().max().map_or(1, |&s| s + 1);
         let rows: Vec<Vec<f32>> = scenes
             .iter()
-            .map(|&s| (0..8).map(|d| if d == s { 1.0 } else { 0.0 }).collect())
+            .map(|&s| (0..dims).map(|d| if d == s { 1.0 } else { 0.0 }).collect())
             .collect();
         let mut early = Early::new(0.95, min_gap);
         let mut sent = Vec::new();
@@ -165,7 +175,7 @@ mod tests {
             sent.extend(early.advance(&video, n, |i| rows[i].as_slice()));
         }
         assert!(sent.iter().all(|&i| early.was_sent(i)));
-        sent
+        (sent, early.judged())
     }
 
     #[test]
@@ -190,23 +200,10 @@ mod tests {
     fn a_scene_returning_after_a_hundred_others_is_held_back() {
         // A hundred scenes of one frame each, all sent; then the first scene again, less sharp.
         let n = 124 + LOOKAHEAD;
-        let video: Vec<FrameRecord> = (0..n)
-            .map(|i| frame(i as u64, if i == 0 { 100.0 } else { 10.0 }))
-            .collect();
-        let rows: Vec<Vec<f32>> = (0..n)
-            .map(|i| {
-                let scene = if i < 100 { i } else { 0 };
-                (0..128)
-                    .map(|d| if d == scene { 1.0 } else { 0.0 })
-                    .collect()
-            })
-            .collect();
-        let mut early = Early::new(0.95, None);
-        let mut sent = Vec::new();
-        for e in 1..=n {
-            sent.extend(early.advance(&video, e, |i| rows[i].as_slice()));
-        }
-        assert!(early.judged() > 110, "frames after the return were judged");
+        let scenes: Vec<usize> = (0..n).map(|i| if i < 100 { i } else { 0 }).collect();
+        let sharpness: Vec<f64> = (0..n).map(|i| if i == 0 { 100.0 } else { 10.0 }).collect();
+        let (sent, judged) = run_judged(&scenes, &sharpness, None);
+        assert!(judged > 110, "frames after the return were judged");
         assert_eq!(sent, (0..100).collect::<Vec<_>>());
     }
 
