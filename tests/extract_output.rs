@@ -403,3 +403,85 @@ fn memory_does_not_grow_with_video_length() {
         grown / 1024
     );
 }
+
+/// `run` writes some kept frames late, by decoding their video again ([`write_again`]), starting at
+/// the key frame before them. The JPEGs must be those extraction wrote, byte for byte, whether the
+/// seek lands right, or is given a key frame that is not one (then the timestamps disagree and
+/// decoding starts over from the first frame).
+#[test]
+fn frames_decoded_again_from_a_key_frame_are_the_frames_extracted() {
+    use framelabel::dataset::Dataset;
+    use framelabel::extract::decode::{BufferPool, Keyframe, VideoSource};
+    use framelabel::extract::picture::Output;
+    use framelabel::extract::sample::Decision;
+    use framelabel::extract::unwritten::write_again;
+
+    let dir = tempfile::tempdir().unwrap();
+    let clip = dir.path().join("clip.mp4");
+    // H.264 with B-frames (output order differs from decoding order), a key frame every 12.
+    make_clip(
+        &clip,
+        "320x240",
+        24,
+        3.0,
+        &[
+            "-c:v", "libx264", "-g", "12", "-bf", "2", "-pix_fmt", "yuv420p",
+        ],
+    );
+    let out = dir.path().join("out");
+    let run = extract(&[&clip], &out, &["--every", "1"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+
+    let mut keyframes = Vec::new();
+    let stats =
+        VideoSource::open(&clip)
+            .unwrap()
+            .run(&BufferPool::new(2), |_, _| Decision::Skip, |_| true);
+    keyframes.extend(stats.keyframes);
+    let indices: Vec<u64> = keyframes.iter().map(|k| k.index).collect();
+    assert_eq!(indices, vec![0, 12, 24, 36, 48, 60], "key frames met");
+
+    let ds = Dataset::new(&out);
+    let records = ds.read_frames().unwrap();
+    let wanted: Vec<_> = records
+        .iter()
+        .filter(|r| [5, 30, 31, 47, 62].contains(&r.frame) && r.file.is_some())
+        .collect();
+    assert_eq!(wanted.len(), 5, "the frames chosen were kept");
+    let originals: Vec<Vec<u8>> = wanted
+        .iter()
+        .map(|r| std::fs::read(ds.file_path(r)).unwrap())
+        .collect();
+    let bogus = Keyframe {
+        // Frame 24's number with frame 20's timestamp: not a key frame of the video.
+        index: 24,
+        ts: keyframes[1].ts + (keyframes[2].ts - keyframes[1].ts) * 8 / 12,
+    };
+    // From the start: frames 0 to 62. From key frames: 0–5, 24–31, 36–47 and 60–62. With the
+    // bogus key frame: 0–5; then frames 20 to 26, numbered 24 to 30, where frame 26's timestamp is
+    // not frame 30's; then 0–62 from the start.
+    let given = [
+        (vec![], 63),
+        (keyframes.clone(), 6 + 8 + 12 + 3),
+        (vec![keyframes[0], keyframes[1], bogus], 6 + 7 + 63),
+    ];
+    for (keys, frames_decoded) in given {
+        for r in &wanted {
+            std::fs::remove_file(ds.file_path(r)).unwrap();
+        }
+        let again = write_again(&Output::default(), &ds, &clip, &wanted, &keys).unwrap();
+        assert!(again.lost.is_empty(), "frames lost: {:?}", again.lost);
+        assert_eq!(
+            again.decoded, frames_decoded,
+            "frames decoded with key frames {keys:?}"
+        );
+        for (r, bytes) in wanted.iter().zip(&originals) {
+            let again = std::fs::read(ds.file_path(r)).unwrap();
+            assert!(
+                &again == bytes,
+                "frame {} written again differs from its extraction (key frames {keys:?})",
+                r.frame
+            );
+        }
+    }
+}

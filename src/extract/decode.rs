@@ -102,6 +102,22 @@ pub struct DecodeStats {
     /// Decoding stopped early because sampling needed no more frames.
     #[serde(skip)]
     pub stopped_early: bool,
+    /// The key frames met, in order: where decoding can start again without going through the
+    /// frames before them ([`VideoSource::seek`]).
+    #[serde(skip)]
+    pub keyframes: Vec<Keyframe>,
+    /// After [`VideoSource::seek`], decoding did not come back to the key frame asked for (the
+    /// container's seek landed past it, or its frames carry no timestamps): nothing was taken.
+    #[serde(skip)]
+    pub misaligned: bool,
+}
+
+/// A key frame as decoding met it: its index among the decoded frames and its timestamp, in the
+/// stream's time base.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Keyframe {
+    pub index: u64,
+    pub ts: i64,
 }
 
 impl DecodeStats {
@@ -178,6 +194,8 @@ pub struct VideoSource {
     time_base: f64,
     start: i64,
     info: VideoInfo,
+    /// Where [`VideoSource::seek`] put decoding: its frames are numbered from this key frame on.
+    from: Option<Keyframe>,
 }
 
 impl VideoSource {
@@ -289,7 +307,32 @@ impl VideoSource {
             time_base,
             start,
             info,
+            from: None,
         })
+    }
+
+    /// Makes decoding start at `k`, a key frame an earlier decoding of this file met (its
+    /// [`DecodeStats::keyframes`]), rather than at the first frame, so that frames far into a long
+    /// video are reached without decoding all before them. The frames are numbered as they were
+    /// then. The container may land on an earlier key frame (decoding then goes through to `k`) but
+    /// never past it: if it does, [`VideoSource::run`] takes nothing and says so
+    /// ([`DecodeStats::misaligned`]). Returns whether the container could seek at all.
+    pub fn seek(&mut self, k: Keyframe) -> bool {
+        // SAFETY: the format context is open and owned by `self.input`; the stream index is one of
+        // its streams.
+        let done = unsafe {
+            ffmpeg::ffi::av_seek_frame(
+                self.input.as_mut_ptr(),
+                self.stream as i32,
+                k.ts,
+                ffmpeg::ffi::AVSEEK_FLAG_BACKWARD,
+            )
+        } >= 0;
+        if done {
+            self.decoder.flush();
+            self.from = Some(k);
+        }
+        done
     }
 
     pub fn info(&self) -> &VideoInfo {
@@ -314,6 +357,8 @@ impl VideoSource {
         let mut consecutive_read_errors = 0;
         let mut stop = false;
         let fps = self.info.fps;
+        // After a seek: the key frame to come back to, before which frames are not counted.
+        let mut align = self.from;
 
         let mut drain = |decoder: &mut ffmpeg::decoder::Video,
                          stats: &mut DecodeStats,
@@ -330,8 +375,27 @@ impl VideoSource {
                         break;
                     }
                 }
+                if let Some(k) = align {
+                    match state.decoded.timestamp() {
+                        Some(ts) if ts < k.ts => continue,
+                        Some(ts) if ts == k.ts => {
+                            stats.decoded = k.index;
+                            align = None;
+                        }
+                        _ => {
+                            stats.misaligned = true;
+                            *stop = true;
+                            break;
+                        }
+                    }
+                }
                 let index = stats.decoded;
                 stats.decoded += 1;
+                if state.decoded.is_key()
+                    && let Some(ts) = state.decoded.timestamp()
+                {
+                    stats.keyframes.push(Keyframe { index, ts });
+                }
                 if state.decoded.is_corrupt() || state.decoded.has_decode_errors() {
                     stats.corrupt_frames += 1;
                     continue;

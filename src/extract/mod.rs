@@ -87,6 +87,9 @@ pub struct VideoSummary {
     pub elapsed_s: f64,
     /// Decoded frames per second of wall time.
     pub fps: f64,
+    /// The key frames decoding met, for `run` to decode kept frames again from the nearest one.
+    #[serde(skip)]
+    pub keyframes: Vec<decode::Keyframe>,
 }
 
 impl VideoSummary {
@@ -595,6 +598,7 @@ fn process_video(
     summary.read_errors = stats.read_errors;
     summary.truncated = stats.truncated;
     summary.warnings = stats.warnings(&info);
+    summary.keyframes = stats.keyframes;
     summary.info = Some(info);
     summary.elapsed_s = started.elapsed().as_secs_f64();
     summary.fps = if summary.elapsed_s > 0.0 {

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::dataset::{Dataset, FrameRecord, write_atomic};
 use crate::error::Result;
-use crate::extract::decode::{BufferPool, DecodedFrame, VideoSource};
+use crate::extract::decode::{BufferPool, DecodedFrame, Keyframe, VideoSource};
 use crate::extract::picture::{Encoder, Output, placement};
 use crate::extract::sample::Decision;
 
@@ -124,15 +124,21 @@ impl Drop for Unwritten {
     }
 }
 
-/// Decodes `video` again, from its start, and writes the JPEGs of `frames` (its records, naming
-/// their files) exactly as extraction would have. Returns the records whose frame the video no
-/// longer has (it was changed or cut since).
+/// Decodes `video` again and writes the JPEGs of `frames` (its records, naming their files)
+/// exactly as extraction would have.
+///
+/// `keyframes` are those the first decoding met ([`crate::extract::decode::DecodeStats::keyframes`];
+/// none when it is not known): decoding then starts at the key frame before each group of frames,
+/// instead of at the start of the video, which on an hour of video at the end of a run would be
+/// the hour decoded a second time. A frame reached that way must show the timestamp recorded for
+/// it; if it does not, or the container cannot seek, that group is decoded from the start.
 pub fn write_again<'a>(
     output: &Output,
     dataset: &Dataset,
     video: &std::path::Path,
     frames: &[&'a FrameRecord],
-) -> Result<Vec<&'a FrameRecord>> {
+    keyframes: &[Keyframe],
+) -> Result<Rewritten<'a>> {
     let mut wanted: HashMap<u64, &FrameRecord> = frames
         .iter()
         .filter(|r| r.file.is_some())
@@ -140,28 +146,132 @@ pub fn write_again<'a>(
         .collect();
     let mut indices: Vec<u64> = wanted.keys().copied().collect();
     indices.sort_unstable();
-    let Some(&last) = indices.last() else {
-        return Ok(Vec::new());
-    };
     let mut encoder = Encoder::new(*output)?;
+    let mut decoded = 0;
+    for (from, group) in segments(&indices, keyframes) {
+        if let Some(k) = from {
+            match decode_group(
+                video,
+                Some(k),
+                &group,
+                &mut wanted,
+                &mut encoder,
+                dataset,
+                &mut decoded,
+            )? {
+                Ok(()) => continue,
+                Err(Misaligned) => {
+                    tracing::debug!(video = %video.display(), keyframe = k.index, "seek missed; decoding from the start");
+                }
+            }
+        }
+        // Frames a missed attempt wrote before it missed were the right ones (same timestamps):
+        // only those still wanted are taken.
+        let _ = decode_group(
+            video,
+            None,
+            &group,
+            &mut wanted,
+            &mut encoder,
+            dataset,
+            &mut decoded,
+        )?;
+    }
+    let mut lost: Vec<&FrameRecord> = wanted.into_values().collect();
+    lost.sort_by_key(|r| r.frame);
+    Ok(Rewritten { lost, decoded })
+}
+
+/// What [`write_again`] did.
+#[derive(Debug)]
+pub struct Rewritten<'a> {
+    /// The records whose frame the video no longer has (it was changed or cut since).
+    pub lost: Vec<&'a FrameRecord>,
+    /// Frames decoded (good ones, counted from the key frame each group started at).
+    pub decoded: u64,
+}
+
+/// Decoding could not come back to the frames asked for after a seek.
+struct Misaligned;
+
+/// Splits sorted frame indices into groups decoded in one go, each with the key frame to start at
+/// (`None`: the start of the video). A group starts anew where a key frame lies after the previous
+/// frame wanted: going through the frames between would cost more than starting at it.
+fn segments(indices: &[u64], keyframes: &[Keyframe]) -> Vec<(Option<Keyframe>, Vec<u64>)> {
+    let mut out: Vec<(Option<Keyframe>, Vec<u64>)> = Vec::new();
+    let mut previous: Option<u64> = None;
+    for &i in indices {
+        let before = keyframes
+            .iter()
+            .take_while(|k| k.index <= i)
+            .last()
+            .copied()
+            .filter(|k| k.index > 0);
+        let new = match (previous, before) {
+            (None, _) => true,
+            (Some(p), Some(k)) => k.index > p,
+            (Some(_), None) => false,
+        };
+        match out.last_mut() {
+            Some((_, group)) if !new => group.push(i),
+            _ => out.push((before, vec![i])),
+        }
+        previous = Some(i);
+    }
+    out
+}
+
+/// Decodes the frames `group` of `video` (from key frame `from`, or the start) and writes those
+/// still `wanted`, removing them from it, and counts the frames decoded in `decoded`. The inner
+/// result says whether a seek missed.
+fn decode_group(
+    video: &std::path::Path,
+    from: Option<Keyframe>,
+    group: &[u64],
+    wanted: &mut HashMap<u64, &FrameRecord>,
+    encoder: &mut Encoder,
+    dataset: &Dataset,
+    decoded: &mut u64,
+) -> Result<std::result::Result<(), Misaligned>> {
+    let Some(&last) = group.last() else {
+        return Ok(Ok(()));
+    };
+    let mut source = VideoSource::open(video)?;
+    if let Some(k) = from
+        && !source.seek(k)
+    {
+        return Ok(Err(Misaligned));
+    }
     let mut failed = None;
-    VideoSource::open(video)?.run(
+    let mut missed = false;
+    let stats = source.run(
         &BufferPool::new(2),
-        |index, _| match index {
-            i if i == last => Decision::TakeLast,
-            i if i > last => Decision::Stop,
-            i if indices.binary_search(&i).is_ok() => Decision::Take,
-            _ => Decision::Skip,
+        |index, _| {
+            *decoded += 1;
+            match index {
+                i if i == last => Decision::TakeLast,
+                i if i > last => Decision::Stop,
+                i if group.binary_search(&i).is_ok() => Decision::Take,
+                _ => Decision::Skip,
+            }
         },
         |frame| {
-            let Some(r) = wanted.remove(&frame.index) else {
+            let Some(&r) = wanted.get(&frame.index) else {
                 return true;
             };
+            // After a seek, the frame must be the one recorded: same timestamp.
+            if from.is_some() && (frame.pts - r.pts).abs() > 1e-6 {
+                missed = true;
+                return false;
+            }
             let written = encoder
                 .encode_frame(&frame)
                 .and_then(|(jpeg, _)| write_atomic(&dataset.file_path(r), jpeg));
             match written {
-                Ok(()) => true,
+                Ok(()) => {
+                    wanted.remove(&frame.index);
+                    true
+                }
                 Err(e) => {
                     failed = Some(e);
                     false
@@ -172,9 +282,10 @@ pub fn write_again<'a>(
     if let Some(e) = failed {
         return Err(e);
     }
-    let mut lost: Vec<&FrameRecord> = wanted.into_values().collect();
-    lost.sort_by_key(|r| r.frame);
-    Ok(lost)
+    if from.is_some() && (missed || stats.misaligned) {
+        return Ok(Err(Misaligned));
+    }
+    Ok(Ok(()))
 }
 
 #[cfg(test)]
@@ -190,6 +301,30 @@ mod tests {
             rgb: vec![index as u8; 4 * 2 * 3],
             yuv: None,
         }
+    }
+
+    #[test]
+    fn frames_are_decoded_again_from_the_key_frame_before_each_group() {
+        let k = |index: u64| Keyframe {
+            index,
+            ts: index as i64 * 10,
+        };
+        let keys = [k(0), k(50), k(100), k(150)];
+        let got = segments(&[3, 40, 60, 70, 140, 160], &keys);
+        assert_eq!(
+            got,
+            vec![
+                // Before the first key frame after 0: from the start.
+                (None, vec![3, 40]),
+                // 60 has key frame 50 after 40: a seek. 70 follows on.
+                (Some(k(50)), vec![60, 70]),
+                (Some(k(100)), vec![140]),
+                (Some(k(150)), vec![160]),
+            ]
+        );
+        // Without key frames (unknown, or an earlier run's video): one pass from the start.
+        assert_eq!(segments(&[3, 140], &[]), vec![(None, vec![3, 140])]);
+        assert!(segments(&[], &keys).is_empty());
     }
 
     #[test]

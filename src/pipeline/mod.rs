@@ -50,7 +50,7 @@ use crate::embed::dedup::{self, DedupConfig, DedupSummary};
 use crate::embed::similar::{Decision, normalise};
 use crate::error::{Error, Result};
 use crate::export::{ExportConfig, Exported, Format};
-use crate::extract::decode::DecodedFrame;
+use crate::extract::decode::{DecodedFrame, Keyframe};
 use crate::extract::picture::{Encoder, Output, placement, render};
 use crate::extract::unwritten::{Deferral, Unwritten, write_again};
 use crate::extract::{self, ExtractConfig, Input, RunSummary, VideoSummary};
@@ -70,8 +70,9 @@ const DEFER_BYTES: u64 = 96 << 20;
 /// A survivor on its way to the detector, with its picture when its JPEG is not written yet.
 type Survivor = (FrameRecord, Option<Unwritten>);
 
-/// Survivors of a video (its path) whose pictures were dropped as likely duplicates.
-type Again = (PathBuf, Vec<FrameRecord>);
+/// Survivors of a video (its path) whose pictures were dropped as likely duplicates, and the key
+/// frames its decoding met (to decode them again from the nearest).
+type Again = (PathBuf, Vec<FrameRecord>, Vec<Keyframe>);
 
 /// Embeddings are flushed to the run's cache at least every this many frames; the queue to the
 /// embed thread holds twice as many.
@@ -168,8 +169,9 @@ enum ToEmbed {
     /// an earlier run finished: their embeddings are cached), and its picture when its JPEG is
     /// not written yet.
     Frame(Box<FrameRecord>, Option<Vec<f32>>, Option<Unwritten>),
-    /// The end of a video, with its path.
-    VideoDone(PathBuf),
+    /// The end of a video, with its path and the key frames its decoding met (none when an
+    /// earlier run decoded it).
+    VideoDone(PathBuf, Vec<Keyframe>),
 }
 
 /// Counters the progress line shows.
@@ -333,7 +335,9 @@ pub fn run(
         };
         let extracted = (|| -> Result<()> {
             for input in &inputs {
+                let keyframes;
                 if let Some(v) = finished.iter().find(|v| v.video == input.shown) {
+                    keyframes = Vec::new();
                     for r in earlier.iter().filter(|r| r.video == input.shown) {
                         feed(&frame_tx, r, None, None)?;
                     }
@@ -355,10 +359,11 @@ pub fn run(
                     )?;
                     video_log.write(&v)?;
                     on_video(&v);
+                    keyframes = v.keyframes.clone();
                     summary.push(v);
                 }
                 frame_tx
-                    .send(ToEmbed::VideoDone(input.path.clone()))
+                    .send(ToEmbed::VideoDone(input.path.clone(), keyframes))
                     .map_err(|_| stage_stopped())?;
                 overall.inc(1);
                 overall.set_message(status_line(&counts));
@@ -451,7 +456,26 @@ pub fn run(
             continue;
         }
         at_end += frames.len() as u64;
-        if let Some(r) = write_again(&cfg.extract.output, &dataset, &input.path, &frames)?.first() {
+        // The key frames of a video decoded by this run (not one an earlier run finished).
+        let keyframes = summary
+            .videos
+            .iter()
+            .find(|v| v.video == input.shown)
+            .map_or(&[][..], |v| &v.keyframes[..]);
+        let again = write_again(
+            &cfg.extract.output,
+            &dataset,
+            &input.path,
+            &frames,
+            keyframes,
+        )?;
+        tracing::debug!(
+            video = input.shown,
+            frames = frames.len(),
+            decoded = again.decoded,
+            "decoded again at the end"
+        );
+        if let Some(r) = again.lost.first() {
             return Err(Error::Input {
                 path: input.path.clone(),
                 message: format!(
@@ -1018,7 +1042,7 @@ fn embed_frames(
                 }
                 busy += t.elapsed().as_secs_f64();
             }
-            ToEmbed::VideoDone(path) => {
+            ToEmbed::VideoDone(path, keyframes) => {
                 batches.dispatch()?;
                 store(&video, batches, cache, &mut unflushed, true)?;
                 let t = Instant::now();
@@ -1065,7 +1089,9 @@ fn embed_frames(
                     tx.send(late).map_err(|_| stage_stopped())?;
                 }
                 if !again.is_empty() {
-                    again_tx.send((path, again)).map_err(|_| stage_stopped())?;
+                    again_tx
+                        .send((path, again, keyframes))
+                        .map_err(|_| stage_stopped())?;
                 }
                 video.clear();
                 early.reset();
@@ -1086,12 +1112,11 @@ fn write_survivors_again(
     tx: crossbeam_channel::Sender<Vec<Survivor>>,
 ) -> Result<u64> {
     let mut written = 0;
-    for (path, frames) in rx {
+    for (path, frames, keyframes) in rx {
         let refs: Vec<&FrameRecord> = frames.iter().collect();
-        let lost: HashSet<u64> = write_again(&cfg.extract.output, dataset, &path, &refs)?
-            .iter()
-            .map(|r| r.frame)
-            .collect();
+        let again = write_again(&cfg.extract.output, dataset, &path, &refs, &keyframes)?;
+        tracing::debug!(video = %path.display(), frames = refs.len(), decoded = again.decoded, "decoded again");
+        let lost: HashSet<u64> = again.lost.iter().map(|r| r.frame).collect();
         let survivors: Vec<Survivor> = frames
             .into_iter()
             .filter(|r| !lost.contains(&r.frame))
