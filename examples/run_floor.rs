@@ -8,9 +8,14 @@
 //! with half the threads each, side by side, taking batches from one queue (what `run` does with a
 //! small model). Which is faster depends on the model and the CPU, so the floor does not assume.
 //!
+//! Besides the floors, it times on one thread the per-frame work of the stages that the floors
+//! leave out, as `run` does it: the quality metrics of every frame, the embedder's input made from
+//! each embedded frame, and reading each kept JPEG into the detector's input (not the JPEG
+//! encoding, nor anything `run` adds to that).
+//!
 //!   cargo run --release --example run_floor -- DIR VIDEO EMBEDDER DETECTOR THREADS BATCH
-//! prints `decoded decode_s embedded embed_s detected detect_s embed_layout detect_layout`, a
-//! layout being `1x<threads>` or `2x<threads/2>` (sessions × threads).
+//! prints `decoded decode_s embedded embed_s detected detect_s embed_layout detect_layout work_s`,
+//! a layout being `1x<threads>` or `2x<threads/2>` (sessions × threads).
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -20,6 +25,7 @@ use std::time::{Duration, Instant};
 use fast_image_resize::Resizer;
 use framelabel::dataset::Dataset;
 use framelabel::extract::decode::{BufferPool, VideoSource};
+use framelabel::extract::quality;
 use framelabel::extract::sample::Decision;
 use framelabel::models::spec::{ModelSpec, ResolveOptions, resolve};
 use framelabel::runtime::preprocess::Preprocess;
@@ -200,13 +206,22 @@ fn main() -> anyhow::Result<()> {
     let (path, pre) = load(embedder, "--embedder")?;
     let mut floor = Floor::new(&path, threads, batch, &pre)?;
     let mut failed = None;
+    let mut work = Duration::ZERO;
+    let mut grey = Vec::new();
     VideoSource::open(Path::new(video))?.run(
         &pool,
         |_, _| Decision::Take,
         |f| {
+            let t = Instant::now();
+            grey.resize((f.width * f.height) as usize, 0);
+            quality::rgb_to_grey(&f.rgb, &mut grey);
+            std::hint::black_box(quality::metrics(&grey, f.width as usize, f.height as usize));
+            work += t.elapsed();
             if embedded.contains(&f.index) {
+                let t = Instant::now();
                 tensor.clear();
                 pre.apply(&mut resizer, &f.rgb, f.width, f.height, &mut tensor);
+                work += t.elapsed();
                 if let Err(e) = floor.push(&tensor) {
                     failed = Some(e);
                     return false;
@@ -225,6 +240,7 @@ fn main() -> anyhow::Result<()> {
     let (path, pre) = load(detector, "--detector")?;
     let mut floor = Floor::new(&path, threads, batch, &pre)?;
     for f in &kept {
+        let t = Instant::now();
         let jpeg = std::fs::read(ds.root().join(f))?;
         let img = turbojpeg::decompress(&jpeg, turbojpeg::PixelFormat::RGB)?;
         tensor.clear();
@@ -235,15 +251,17 @@ fn main() -> anyhow::Result<()> {
             img.height as u32,
             &mut tensor,
         );
+        work += t.elapsed();
         floor.push(&tensor)?;
     }
     let (detect_s, detect_layout) = floor.finish()?;
     println!(
-        "{decoded} {decode_s:.4} {} {:.4} {} {:.4} {embed_layout} {detect_layout}",
+        "{decoded} {decode_s:.4} {} {:.4} {} {:.4} {embed_layout} {detect_layout} {:.4}",
         embedded.len(),
         embed_s.as_secs_f64(),
         kept.len(),
-        detect_s.as_secs_f64()
+        detect_s.as_secs_f64(),
+        work.as_secs_f64()
     );
     Ok(())
 }

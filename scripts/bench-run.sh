@@ -6,6 +6,10 @@
 #     alone on the frames the run embedded + the detector's sessions alone on the frames it labelled,
 #     each model in the faster of its two layouts (one session with every thread, or two side by
 #     side with half each, as `run` does);
+#   - the same floors plus the stages' own per-frame work that they leave out (quality metrics of
+#     every frame, the embedder's inputs, reading the kept JPEGs into the detector's input), timed
+#     on one thread by run_floor and divided by the threads: not the goal's measure, but what a
+#     pipeline of this design cannot go below, to show what `run` adds on top of it;
 #   - a plain Python peer doing the original tool's structure with the same two models
 #     (scripts/bench/python_run.py);
 # and prints frames/s, ratios and framelabel's peak memory. Best of RUNS (default 3).
@@ -38,7 +42,7 @@ print(f"{t:.4f} {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024:.
 PY
 }
 
-best_run="" best_keep="" best_mem="" best_py="" best_floor="" ratios=""
+best_run="" best_keep="" best_mem="" best_py="" best_floor="" ratios="" work_ratios="" best_work=""
 # Every run writes into folders of its own, all removed at the end: deleting the previous run's files
 # just before makes ext4 slow to create new ones (bench-extract.sh says more).
 for i in $(seq "$runs"); do
@@ -46,7 +50,7 @@ for i in $(seq "$runs"); do
     --detector "$detector" --threads "$threads" -q)
   read -r tk memk < <(measure "$bin" run "$video" --out "$work/keep$i" --embedder "$embedder" \
     --detector "$detector" --threads "$threads" --keep-rejected -q)
-  read -r n dec_s emb_n emb_s det_n det_s emb_lay det_lay < <("$floor" "$work/run$i" "$video" \
+  read -r n dec_s emb_n emb_s det_n det_s emb_lay det_lay work_s < <("$floor" "$work/run$i" "$video" \
     "$embedder" "$detector" "$threads" 8 2>/dev/null)
   f=$(python3 -c "print($dec_s + $emb_s + $det_s)")
   read -r tp _ < <(measure "$py" scripts/bench/python_run.py "$video" "$work/py$i" "$embedder" "$detector")
@@ -56,19 +60,26 @@ for i in $(seq "$runs"); do
   best_floor=$(python3 -c "b='$best_floor'; print(min($f, float(b)) if b else $f)")
   best_py=$(python3 -c "b='$best_py'; print(min($tp, float(b)) if b else $tp)")
   ratios="$ratios $(python3 -c "print($t / $f)")"
-  echo "run: decode $dec_s s ($n frames), embedder $emb_s s ($emb_n, sessions x threads $emb_lay), detector $det_s s ($det_n, $det_lay); framelabel $t s ($tk s with --keep-rejected), python $tp s" >&2
+  # The stages' own per-frame work, spread over the threads: what a pipeline of this design cannot
+  # do without, on top of the floors.
+  fw=$(python3 -c "print($f + $work_s / $threads)")
+  best_work=$(python3 -c "b='$best_work'; print(min($fw, float(b)) if b else $fw)")
+  work_ratios="$work_ratios $(python3 -c "print($t / $fw)")"
+  echo "run: decode $dec_s s ($n frames), embedder $emb_s s ($emb_n, sessions x threads $emb_lay), detector $det_s s ($det_n, $det_lay), stages' per-frame work $work_s s on one thread; framelabel $t s ($tk s with --keep-rejected), python $tp s" >&2
 done
 # The machine's speed drifts by 10 % or more within minutes (and slows `run` more than the floors),
 # so besides the best of each, the ratio of each round (run and floors a few seconds apart) is given,
 # as a median.
 python3 -c "
 import statistics
-n, r, k, f, p, m = $n, $best_run, $best_keep, $best_floor, $best_py, $best_mem
+n, r, k, f, p, m, fw = $n, $best_run, $best_keep, $best_floor, $best_py, $best_mem, $best_work
 q = [float(x) for x in '$ratios'.split()]
+qw = [float(x) for x in '$work_ratios'.split()]
 print(f'video: $(basename "$video"), {n} frames (every frame), embedder $(basename "$embedder"), detector $(basename "$detector"), threads $threads, best of $runs')
 print(f'sum of floors (decode + embedder + detector sessions)  {f:7.3f} s  {n/f:7.1f} frames/s')
 print(f'framelabel run (whole command)                         {r:7.3f} s  {n/r:7.1f} frames/s  {r/f:5.2f}x floors (goal <= 1.15x)')
 print(f'framelabel run / floors of each round: median {statistics.median(q):.2f}x, from {min(q):.2f}x to {max(q):.2f}x')
+print(f'floors + the stages\' per-frame work / $threads threads {fw:7.3f} s  run is {r/fw:4.2f}x that (rounds: median {statistics.median(qw):.2f}x, {min(qw):.2f}x to {max(qw):.2f}x)')
 print(f'framelabel run --keep-rejected (every JPEG written)    {k:7.3f} s  {n/k:7.1f} frames/s  {k/f:5.2f}x floors')
 print(f'python peer (the original structure, same models)      {p:7.3f} s  {n/p:7.1f} frames/s  framelabel is {p/r:4.1f}x faster')
 print(f'framelabel peak memory (max RSS)                       {m:7.1f} MB (goal < 500 MB)')"
