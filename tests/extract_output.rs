@@ -432,12 +432,10 @@ fn frames_decoded_again_from_a_key_frame_are_the_frames_extracted() {
     let run = extract(&[&clip], &out, &["--every", "1"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
 
-    let mut keyframes = Vec::new();
-    let stats =
-        VideoSource::open(&clip)
-            .unwrap()
-            .run(&BufferPool::new(2), |_, _| Decision::Skip, |_| true);
-    keyframes.extend(stats.keyframes);
+    let keyframes = VideoSource::open(&clip)
+        .unwrap()
+        .run(&BufferPool::new(2), |_, _| Decision::Skip, |_| true)
+        .keyframes;
     let indices: Vec<u64> = keyframes.iter().map(|k| k.index).collect();
     assert_eq!(indices, vec![0, 12, 24, 36, 48, 60], "key frames met");
 

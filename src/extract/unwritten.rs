@@ -161,7 +161,8 @@ pub fn write_again<'a>(
             )? {
                 Ok(()) => continue,
                 Err(Misaligned) => {
-                    tracing::debug!(video = %video.display(), keyframe = k.index, "seek missed; decoding from the start");
+                    let video = video.display();
+                    tracing::debug!(%video, keyframe = k.index, "seek missed; from the start");
                 }
             }
         }

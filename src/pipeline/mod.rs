@@ -1116,7 +1116,8 @@ fn write_survivors_again(
     for (path, frames, keyframes) in rx {
         let refs: Vec<&FrameRecord> = frames.iter().collect();
         let again = write_again(&cfg.extract.output, dataset, &path, &refs, &keyframes)?;
-        tracing::debug!(video = %path.display(), frames = refs.len(), decoded = again.decoded, "decoded again");
+        let (video, frames_again) = (path.display(), refs.len());
+        tracing::debug!(%video, frames = frames_again, decoded = again.decoded, "decoded again");
         let lost: HashSet<u64> = again.lost.iter().map(|r| r.frame).collect();
         let survivors: Vec<Survivor> = frames
             .into_iter()
