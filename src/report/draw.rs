@@ -405,6 +405,60 @@ fn heatmap(path: &Path, title: &str, grid: &[u64], g: usize) -> Result<()> {
     })
 }
 
+/// A box's top-left and bottom-right corners, in pixels.
+type Corners = ((i32, i32), (i32, i32));
+
+/// Where each box's label goes (its top-left corner), given the box and the label's size, in the
+/// order the labels are drawn (the last on top). People walking side by side have boxes that touch,
+/// and labels all set above their boxes' left edges covered each other's names and scores. So each
+/// label takes the first place next to its box that is clear of the labels placed before it (above
+/// the box, at its left or right end; inside its top; below it; inside its bottom), or, in a crowd,
+/// the one it covers least of. The last drawn, the most confident, choose first. Every label stays
+/// within the picture.
+fn place_labels(spots: &[(Corners, (i32, i32))], (w, h): (i32, i32)) -> Vec<(i32, i32)> {
+    let mut at = vec![(0, 0); spots.len()];
+    let mut placed: Vec<(i32, i32, i32, i32)> = Vec::with_capacity(spots.len());
+    for (i, &(((x0, y0), (x1, y1)), (tw, th))) in spots.iter().enumerate().rev() {
+        let candidates = [
+            (x0, y0 - th),
+            (x1 - tw, y0 - th),
+            (x0, y0),
+            (x1 - tw, y0),
+            (x0, y1),
+            (x0, y1 - th),
+        ];
+        let covered = |(x, y): (i32, i32)| -> i64 {
+            placed
+                .iter()
+                .map(|&(px, py, pw, ph)| {
+                    let dx = (x + tw).min(px + pw) - x.max(px);
+                    let dy = (y + th).min(py + ph) - y.max(py);
+                    if dx > 0 && dy > 0 {
+                        dx as i64 * dy as i64
+                    } else {
+                        0
+                    }
+                })
+                .sum()
+        };
+        let within =
+            |(x, y): (i32, i32)| (x.clamp(0, (w - tw).max(0)), y.clamp(0, (h - th).max(0)));
+        let mut best = (i64::MAX, (0, 0));
+        for c in candidates.map(within) {
+            let cover = covered(c);
+            if cover < best.0 {
+                best = (cover, c);
+            }
+            if cover == 0 {
+                break;
+            }
+        }
+        at[i] = best.1;
+        placed.push((best.1.0, best.1.1, tw, th));
+    }
+    at
+}
+
 /// Draws `boxes` with their class names and scores on the JPEG `src` and writes it to `dst`.
 pub fn annotate(src: &Path, dst: &Path, boxes: &[BoxLabel], classes: &[Class]) -> Result<()> {
     register_font();
@@ -424,7 +478,7 @@ pub fn annotate(src: &Path, dst: &Path, boxes: &[BoxLabel], classes: &[Class]) -
     let drawn = (|| -> DrawResult {
         let root =
             BitMapBackend::with_buffer(&mut pixels, (w as u32, h as u32)).into_drawing_area();
-        let corners = |b: &BoxLabel| {
+        let corners = |b: &BoxLabel| -> Corners {
             (
                 (b.x.round() as i32, b.y.round() as i32),
                 ((b.x + b.w).round() as i32, (b.y + b.h).round() as i32),
@@ -436,16 +490,21 @@ pub fn annotate(src: &Path, dst: &Path, boxes: &[BoxLabel], classes: &[Class]) -
             root.draw(&Rectangle::new([p0, p1], colour.stroke_width(thick)))?;
         }
         let font = (FONT, size).into_font();
+        let mut texts = Vec::with_capacity(order.len());
         for b in &order {
-            let (p0, _) = corners(b);
-            let [r, g, bl] = class_colour(b.class);
             let name = classes.get(b.class).map_or("?", |c| c.name.as_str());
             let text = format!("{name} {:.2}", b.score);
             let (tw, th) = root.estimate_text_size(&text, &TextStyle::from(font.clone()))?;
-            let (tw, th) = (tw as i32 + 6, th as i32 + 4);
-            // Above the box, or inside it when the box touches the top edge.
-            let y = if p0.1 >= th { p0.1 - th } else { p0.1 };
-            let x = p0.0.clamp(0, (w as i32 - tw).max(0));
+            texts.push((text, (tw as i32 + 6, th as i32 + 4)));
+        }
+        let spots: Vec<(Corners, (i32, i32))> = order
+            .iter()
+            .zip(&texts)
+            .map(|(b, (_, size))| (corners(b), *size))
+            .collect();
+        let at = place_labels(&spots, (w as i32, h as i32));
+        for ((b, (text, (tw, th))), &(x, y)) in order.iter().zip(texts).zip(&at) {
+            let [r, g, bl] = class_colour(b.class);
             root.draw(&Rectangle::new(
                 [(x, y), (x + tw, y + th)],
                 rgb([r, g, bl]).filled(),
@@ -470,4 +529,78 @@ pub fn annotate(src: &Path, dst: &Path, boxes: &[BoxLabel], classes: &[Class]) -
     };
     let jpeg = turbojpeg::compress(image, 90, turbojpeg::Subsamp::Sub2x2).map_err(err)?;
     write_atomic(dst, &jpeg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn overlap(a: ((i32, i32), (i32, i32)), b: ((i32, i32), (i32, i32))) -> bool {
+        let ((ax, ay), (aw, ah)) = a;
+        let ((bx, by), (bw, bh)) = b;
+        ax < bx + bw && bx < ax + aw && ay < by + bh && by < ay + ah
+    }
+
+    #[test]
+    fn labels_of_boxes_side_by_side_do_not_cover_each_other() {
+        // Three people walking abreast (boxes touching), labels wider than the boxes, and one box
+        // at the picture's top-left corner, where the label cannot go above it.
+        let size = (96, 21);
+        let spots = [
+            (((300, 200), (340, 300)), size),
+            (((336, 204), (376, 302)), size),
+            (((372, 198), (410, 298)), size),
+            (((0, 0), (50, 120)), size),
+        ];
+        let at = place_labels(&spots, (768, 576));
+        for (i, &a) in at.iter().enumerate() {
+            let (x, y) = a;
+            assert!(
+                x >= 0 && y >= 0 && x + size.0 <= 768 && y + size.1 <= 576,
+                "{a:?}"
+            );
+            for &b in &at[i + 1..] {
+                assert!(
+                    !overlap((a, size), (b, size)),
+                    "{a:?} covers {b:?} in {at:?}"
+                );
+            }
+            // Each label touches its own box (above, inside or below it).
+            let (((x0, y0), (x1, y1)), _) = spots[i];
+            assert!(
+                x + size.0 > x0 && x < x1 && y + size.1 >= y0 && y <= y1,
+                "{a:?}"
+            );
+        }
+        // The most confident (drawn last) keeps the usual place, above its box at the left.
+        assert_eq!(at[2], (372, 198 - 21));
+        // A single box keeps it too, or its top inside when there is no room above.
+        assert_eq!(place_labels(&spots[..1], (768, 576)), vec![(300, 179)]);
+        assert_eq!(place_labels(&spots[3..], (768, 576)), vec![(0, 0)]);
+    }
+
+    #[test]
+    fn a_crowd_spreads_its_labels_over_the_places_that_cover_least() {
+        // More labels than free places: none is dropped, each is inside the picture, and the
+        // covering is less than with every label in the same place.
+        let size = (90, 20);
+        let spots: Vec<_> = (0..8)
+            .map(|k| (((200 + 4 * k, 100), (240 + 4 * k, 200)), size))
+            .collect();
+        let at = place_labels(&spots, (640, 480));
+        assert_eq!(at.len(), 8);
+        let pairs = |at: &[(i32, i32)]| {
+            let mut n = 0;
+            for (i, &a) in at.iter().enumerate() {
+                n += at[i + 1..]
+                    .iter()
+                    .filter(|&&b| overlap((a, size), (b, size)))
+                    .count();
+            }
+            n
+        };
+        let naive: Vec<_> = spots.iter().map(|&(((x, y), _), s)| (x, y - s.1)).collect();
+        assert_eq!(pairs(&naive), 28);
+        assert!(pairs(&at) < 28 / 2, "{at:?}");
+    }
 }
