@@ -496,27 +496,15 @@ impl FrameState {
             self.scaler =
                 scaling::Context::get(fmt, w, h, Pixel::RGB24, w, h, scaling::Flags::BICUBIC).ok();
         }
-        self.scaler
-            .as_mut()?
-            .run(&self.decoded, &mut self.rgb)
-            .ok()?;
-        let stride = self.rgb.stride(0);
-        let data = self.rgb.data(0);
         let (w, h) = (w as usize, h as usize);
         let row = w * 3;
         rgb.clear();
-        let size = match self.turn {
-            None => {
-                rgb.reserve(row * h);
-                for y in 0..h {
-                    rgb.extend_from_slice(&data[y * stride..y * stride + row]);
-                }
-                (w, h)
-            }
-            Some(turn) => {
-                rgb.resize(row * h, 0);
-                turn_upright(data, stride, (w, h), turn, &mut rgb)
-            }
+        // Rows of a multiple of 16 pixels: the scaler writes straight into the frame's buffer, which
+        // saves copying every picture.
+        let size = if self.turn.is_none() && w % 16 == 0 && self.scale_into(&mut rgb, row, h) {
+            (w, h)
+        } else {
+            self.scale_copy(&mut rgb, (w, h))?
         };
         Some(DecodedFrame {
             index,
@@ -531,6 +519,76 @@ impl FrameState {
                 .then(|| Yuv420::of(&self.decoded))
                 .flatten(),
         })
+    }
+
+    /// Converts the decoded frame (`size`) into the scaler's own frame, then copies it into `rgb`
+    /// as packed rows, turned upright; returns the size turned.
+    fn scale_copy(&mut self, rgb: &mut Vec<u8>, (w, h): (usize, usize)) -> Option<(usize, usize)> {
+        self.scaler
+            .as_mut()?
+            .run(&self.decoded, &mut self.rgb)
+            .ok()?;
+        let stride = self.rgb.stride(0);
+        let data = self.rgb.data(0);
+        let row = w * 3;
+        rgb.clear();
+        Some(match self.turn {
+            None => {
+                rgb.reserve(row * h);
+                for y in 0..h {
+                    rgb.extend_from_slice(&data[y * stride..y * stride + row]);
+                }
+                (w, h)
+            }
+            Some(turn) => {
+                rgb.resize(row * h, 0);
+                turn_upright(data, stride, (w, h), turn, rgb)
+            }
+        })
+    }
+
+    /// Converts the decoded frame into `rgb` as packed rows of `row` bytes, `h` of them. `row`
+    /// must be a multiple of 48 (16 pixels): the scaler's vector code writes whole blocks of
+    /// pixels, and its rows start 16-byte aligned as it wants. The buffer gets 64 bytes of room
+    /// past the picture all the same. False if it could not (the caller then converts the usual
+    /// way).
+    fn scale_into(&mut self, rgb: &mut Vec<u8>, row: usize, h: usize) -> bool {
+        debug_assert!(row % 48 == 0 && rgb.is_empty());
+        let Some(scaler) = self.scaler.as_mut() else {
+            return false;
+        };
+        rgb.reserve(row * h + 64);
+        let dst = rgb.as_mut_ptr();
+        if dst as usize % 16 != 0 {
+            return false;
+        }
+        let dst_data = [
+            dst,
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+        ];
+        let dst_stride = [row as i32, 0, 0, 0];
+        // SAFETY: the source is the decoded frame the scaler was made for (size and format
+        // checked above); the destination holds `row * h + 64` writable bytes, rows `row` apart.
+        let rows = unsafe {
+            let src = self.decoded.as_ptr();
+            ffmpeg::ffi::sws_scale(
+                scaler.as_mut_ptr(),
+                (*src).data.as_ptr() as *const *const u8,
+                (*src).linesize.as_ptr(),
+                0,
+                h as i32,
+                dst_data.as_ptr(),
+                dst_stride.as_ptr(),
+            )
+        };
+        if rows != h as i32 {
+            return false;
+        }
+        // SAFETY: the scaler wrote all `h` rows of `row` bytes.
+        unsafe { rgb.set_len(row * h) };
+        true
     }
 }
 
@@ -580,4 +638,53 @@ fn turn_upright(
         }
     }
     (dw, dh)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A 4:2:0 picture of pseudo-random bytes (every value, edges included).
+    fn noise_frame(w: u32, h: u32, seed: u32) -> ffmpeg::frame::Video {
+        let mut f = ffmpeg::frame::Video::new(Pixel::YUV420P, w, h);
+        let mut x = seed.wrapping_mul(2_654_435_761).max(1);
+        for plane in 0..3 {
+            for b in f.data_mut(plane) {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                *b = (x >> 11) as u8;
+            }
+        }
+        f
+    }
+
+    #[test]
+    fn pictures_converted_in_place_are_those_converted_and_copied() {
+        ffmpeg::init().expect("ffmpeg");
+        for (w, h) in [(16, 2), (48, 17), (320, 240), (768, 576), (1920, 36)] {
+            let mut state = FrameState {
+                turn: None,
+                scaler: None,
+                decoded: noise_frame(w, h, w + h),
+                rgb: ffmpeg::frame::Video::empty(),
+            };
+            // The usual call takes the in-place path for these widths.
+            let frame = state
+                .convert_rgb(7, 0.5, Vec::new())
+                .expect("converted in place");
+            assert_eq!(state.rgb.width(), 0, "{w}x{h}: not converted in place");
+            let mut copied = Vec::new();
+            let size = state.scale_copy(&mut copied, (w as usize, h as usize));
+            assert_eq!(size, Some((w as usize, h as usize)));
+            assert_eq!((frame.width, frame.height), (w, h));
+            assert_eq!(frame.rgb.len(), (w * h * 3) as usize);
+            assert!(frame.rgb == copied, "{w}x{h}: the pictures differ");
+            // A reused buffer, larger than the picture, gets the same picture.
+            let again = state
+                .convert_rgb(8, 0.6, vec![1; 3 * frame.rgb.len()])
+                .expect("converted in place");
+            assert!(again.rgb == copied, "{w}x{h}: a reused buffer differs");
+        }
+    }
 }
