@@ -1,6 +1,9 @@
 //! The command line: the only place that knows about clap. Raw arguments are turned into validated
 //! stage configurations here, so the library never sees a value that cannot work, and every bad value
 //! is reported as one line naming the option, before any file is touched.
+// The options' doc comments are the text `--help` prints, as written: `[@REVISION]` and `<reason>`
+// there are not links or HTML.
+#![allow(rustdoc::broken_intra_doc_links, rustdoc::invalid_html_tags)]
 
 use std::path::PathBuf;
 

@@ -202,9 +202,8 @@ fn segments(indices: &[u64], keyframes: &[Keyframe]) -> Vec<(Option<Keyframe>, V
     let mut out: Vec<(Option<Keyframe>, Vec<u64>)> = Vec::new();
     let mut previous: Option<u64> = None;
     for &i in indices {
-        let before = keyframes
-            .iter()
-            .take_while(|k| k.index <= i)
+        // Key frames are recorded in the order frames come out, so by index.
+        let before = keyframes[..keyframes.partition_point(|k| k.index <= i)]
             .last()
             .copied()
             .filter(|k| k.index > 0);

@@ -10,7 +10,7 @@
 //! embedder sees the decoded frame, prepared by the frame workers while it is in memory: reading
 //! every JPEG back cost more than the embedding model itself. The expensive detector sees the frames
 //! that survive deduplication: those that will very likely survive as soon as the frames around them
-//! are embedded ([`early`]), the others of their video at its end. The dedup rule of the `dedup`
+//! are embedded (`early.rs`), the others of their video at its end. The dedup rule of the `dedup`
 //! stage needs every embedding (it walks frames in order of quality), so the final decision is taken
 //! once, over the whole run, at the end: a frame it keeps that was not labelled yet is labelled then,
 //! and frames labelled but then dropped are counted. Extraction and detection are those of `extract`
