@@ -57,6 +57,10 @@ fn write_png(path: &Path, rgb: &[u8], w: u32, h: u32) -> Result<()> {
         let mut enc = png::Encoder::new(&mut bytes, w, h);
         enc.set_color(png::ColorType::Rgb);
         enc.set_depth(png::BitDepth::Eight);
+        // The fast deflate: charts twice the bytes (300 kB for the sample's 15), but the charts are
+        // drawn on one core while the previews take the other, and the default deflate made them
+        // the report's longest part (0.6 s of wall time down to 0.3 s on the sample).
+        enc.set_compression(png::Compression::Fast);
         let mut writer = enc.write_header().map_err(err)?;
         writer.write_image_data(rgb).map_err(err)?;
         writer.finish().map_err(err)?;
