@@ -1,9 +1,9 @@
 //! `framelabel run`: every stage in one pass, streaming, and resumable after a crash or a kill.
 //!
 //! ```text
-//!  main thread ── extract (decode ▶ quality ▶ embedder input) ──▶ kept frames ─▶ embed thread ─▶ survivors ─▶ detect thread (JPEG)
-//!                 .framelabel/frames.jsonl                            + picture      embeddings.bin   (early, per video)  detections.jsonl
-//!                                                                                          └─ survivors whose picture was dropped ─▶ again thread ─┘
+//!  main thread ── extract (decode ▶ quality ▶ embedder input) ─▶ kept frames ─▶ embed thread ─▶ survivors ─▶ write thread ─▶ detect thread
+//!                 .framelabel/frames.jsonl                          + picture     embeddings.bin   (early, per video)   (JPEG)     detections.jsonl
+//!                                                                                      └─ survivors whose picture was dropped ─▶ again thread ─┘
 //! ```
 //!
 //! The stages overlap on their own threads joined by bounded channels, so memory stays flat. The
@@ -64,8 +64,9 @@ use early::Early;
 
 /// Decoded pictures of kept frames held until deduplication judges them, at most (bytes): 145
 /// frames of the sample video (4:2:0 planes), 30 of 1080p, 3 of 4K 10-bit (RGB). Past it, JPEGs
-/// are written at once: none of the sample's frames on a 2-core AMD EPYC, 31 to 64 of its 795 on a
-/// 2-core Xeon with AVX-512 (why it differs is not known).
+/// are written at once: none of the sample's frames on a 2-core AMD EPYC, 4 to 6 of its 795 on a
+/// 2-core Xeon with AVX-512 (where the embedder is faster next to the rest). 4K frames need more
+/// than this holds (8 s of 4K at 30 frames/s: 192 of 240 written at once).
 const DEFER_BYTES: u64 = 96 << 20;
 
 /// A survivor on its way to the detector, with its picture when its JPEG is not written yet.
@@ -276,15 +277,25 @@ pub fn run(
         // Each queued frame holds its embedder input (600 kB for 224×224).
         let (frame_tx, frame_rx) = crossbeam_channel::bounded::<ToEmbed>(2 * EMBED_CHUNK);
         let (surv_tx, surv_rx) = crossbeam_channel::bounded::<Vec<Survivor>>(256);
+        let (label_tx, label_rx) = crossbeam_channel::bounded::<Vec<FrameRecord>>(256);
         let (again_tx, again_rx) = crossbeam_channel::unbounded::<Again>();
         let again_thread = {
-            let (surv_tx, dataset) = (surv_tx.clone(), &dataset);
+            let (label_tx, dataset) = (label_tx.clone(), &dataset);
             std::thread::Builder::new()
                 .name("again".into())
                 .spawn_scoped(scope, move || {
-                    write_survivors_again(cfg, dataset, again_rx, surv_tx)
+                    write_survivors_again(cfg, dataset, again_rx, label_tx)
                 })
                 .expect("spawn again thread")
+        };
+        let write_thread = {
+            let dataset = &dataset;
+            std::thread::Builder::new()
+                .name("write".into())
+                .spawn_scoped(scope, move || {
+                    write_survivors(cfg, dataset, surv_rx, label_tx)
+                })
+                .expect("spawn write thread")
         };
         let embed_thread = {
             let (embedder, embeddings, counts, bar) =
@@ -314,7 +325,7 @@ pub fn run(
             std::thread::Builder::new()
                 .name("detect".into())
                 .spawn_scoped(scope, move || {
-                    detect_stage(cfg, dataset, detector, detections, surv_rx, counts, bar)
+                    detect_stage(cfg, dataset, detector, detections, label_rx, counts, bar)
                 })
                 .expect("spawn detect thread")
         };
@@ -374,6 +385,7 @@ pub fn run(
         drop(frame_tx);
         let embedded = embed_thread.join().expect("embed thread panicked");
         let again = again_thread.join().expect("again thread panicked");
+        let written = write_thread.join().expect("write thread panicked");
         let detected = detect_thread.join().expect("detect thread panicked");
         embed_s = *embedded.as_ref().unwrap_or(&0.0);
         detect_s = *detected.as_ref().unwrap_or(&0.0);
@@ -383,6 +395,7 @@ pub fn run(
             extracted,
             embedded.map(|_| ()),
             again.map(|_| ()),
+            written,
             detected.map(|_| ()),
         ];
         let mut errors = results
@@ -1110,7 +1123,7 @@ fn write_survivors_again(
     cfg: &RunConfig,
     dataset: &Dataset,
     rx: crossbeam_channel::Receiver<Again>,
-    tx: crossbeam_channel::Sender<Vec<Survivor>>,
+    tx: crossbeam_channel::Sender<Vec<FrameRecord>>,
 ) -> Result<u64> {
     let mut written = 0;
     for (path, frames, keyframes) in rx {
@@ -1119,10 +1132,9 @@ fn write_survivors_again(
         let (video, frames_again) = (path.display(), refs.len());
         tracing::debug!(%video, frames = frames_again, decoded = again.decoded, "decoded again");
         let lost: HashSet<u64> = again.lost.iter().map(|r| r.frame).collect();
-        let survivors: Vec<Survivor> = frames
+        let survivors: Vec<FrameRecord> = frames
             .into_iter()
             .filter(|r| !lost.contains(&r.frame))
-            .map(|r| (r, None))
             .collect();
         written += survivors.len() as u64;
         if !survivors.is_empty() {
@@ -1132,20 +1144,20 @@ fn write_survivors_again(
     Ok(written)
 }
 
-/// The detect thread: labels survivors as they come.
-fn detect_stage(
+/// The write thread: writes the JPEGs of survivors that come with their pictures, and passes the
+/// survivors on to the detector. Writing them here, not in the detect thread, gives a picture's
+/// bytes back to the budget of held pictures as soon as the frame is judged. Survivors waiting for
+/// the detector (with its pictures) filled part of it, and frames decoded meanwhile were written at
+/// once, most of them to be deleted as duplicates: 27 to 64 of the sample's 795 on a 2-core Xeon,
+/// 4 to 6 since.
+fn write_survivors(
     cfg: &RunConfig,
     dataset: &Dataset,
-    detector: &mut Detector,
-    cache: &mut Detections,
     rx: crossbeam_channel::Receiver<Vec<Survivor>>,
-    counts: &Counts,
-    bar: &ProgressBar,
-) -> Result<f64> {
-    let mut busy = 0.0;
+    tx: crossbeam_channel::Sender<Vec<FrameRecord>>,
+) -> Result<()> {
     let mut encoder = None;
     for survivors in rx {
-        let t = Instant::now();
         let mut frames = Vec::with_capacity(survivors.len());
         for (r, picture) in survivors {
             if let Some(p) = picture {
@@ -1161,6 +1173,26 @@ fn detect_stage(
             // Else its picture was dropped as a likely duplicate: the end of the run writes and
             // labels it if the final rule keeps it.
         }
+        if !frames.is_empty() {
+            tx.send(frames).map_err(|_| stage_stopped())?;
+        }
+    }
+    Ok(())
+}
+
+/// The detect thread: labels survivors as they come, their JPEGs written.
+fn detect_stage(
+    cfg: &RunConfig,
+    dataset: &Dataset,
+    detector: &mut Detector,
+    cache: &mut Detections,
+    rx: crossbeam_channel::Receiver<Vec<FrameRecord>>,
+    counts: &Counts,
+    bar: &ProgressBar,
+) -> Result<f64> {
+    let mut busy = 0.0;
+    for frames in rx {
+        let t = Instant::now();
         detect_frames(cfg, dataset, detector, cache, &frames, bar)?;
         busy += t.elapsed().as_secs_f64();
         counts
