@@ -1147,7 +1147,7 @@ fn write_survivors_again(
 /// The write thread: writes the JPEGs of survivors that come with their pictures, and passes the
 /// survivors on to the detector. Writing them here, not in the detect thread, gives a picture's
 /// bytes back to the budget of held pictures as soon as the frame is judged. Survivors waiting for
-/// the detector (with its pictures) filled part of it, and frames decoded meanwhile were written at
+/// the detector (with their pictures) filled part of it, and frames decoded meanwhile were written at
 /// once, most of them to be deleted as duplicates: 27 to 64 of the sample's 795 on a 2-core Xeon,
 /// 4 to 6 since.
 fn write_survivors(
