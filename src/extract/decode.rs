@@ -569,8 +569,8 @@ impl FrameState {
             std::ptr::null_mut(),
         ];
         let dst_stride = [row as i32, 0, 0, 0];
-        // SAFETY: the source is the decoded frame the scaler was made for (size and format
-        // checked above); the destination holds `row * h + 64` writable bytes, rows `row` apart.
+        // SAFETY: the source is the decoded frame the scaler was made for (`convert_rgb` rebuilds
+        // it when the size or format changes); the destination holds `row * h + 64` writable bytes, rows `row` apart.
         let rows = unsafe {
             let src = self.decoded.as_ptr();
             ffmpeg::ffi::sws_scale(
