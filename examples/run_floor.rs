@@ -11,11 +11,15 @@
 //! Besides the floors, it times on one thread the per-frame work of the stages that the floors
 //! leave out, as `run` does it: the quality metrics of every frame, the embedder's input made from
 //! each embedded frame, and reading each kept JPEG into the detector's input (not the JPEG
-//! encoding, nor anything `run` adds to that).
+//! encoding, nor anything `run` adds to that). It also measures what a lower bound on `run`'s
+//! wall time needs: the CPU time of each floor (all threads of the process, in its faster layout)
+//! and of encoding the kept frames' JPEGs as `run` does (default output options), and of making
+//! the models' sessions as `run` makes them.
 //!
 //!   cargo run --release --example run_floor -- DIR VIDEO EMBEDDER DETECTOR THREADS BATCH
-//! prints `decoded decode_s embedded embed_s detected detect_s embed_layout detect_layout work_s`,
-//! a layout being `1x<threads>` or `2x<threads/2>` (sessions × threads).
+//! prints `decoded decode_s embedded embed_s detected detect_s embed_layout detect_layout work_s
+//! decode_cpu embed_cpu detect_cpu encode_s load_cpu`, a layout being `1x<threads>` or `2x<threads/2>`
+//! (sessions × threads).
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -25,6 +29,7 @@ use std::time::{Duration, Instant};
 use fast_image_resize::Resizer;
 use framelabel::dataset::Dataset;
 use framelabel::extract::decode::{BufferPool, VideoSource};
+use framelabel::extract::picture::{Encoder, Output};
 use framelabel::extract::quality;
 use framelabel::extract::sample::Decision;
 use framelabel::models::spec::{ModelSpec, ResolveOptions, resolve};
@@ -34,14 +39,29 @@ use framelabel::runtime::{Device, Model, Runtime};
 /// Batches held before they are timed: 32 of 8 embedder inputs are 150 MB.
 const CHUNK: usize = 32;
 
-/// One model's session time in each layout, fed one tensor (one picture) at a time.
+/// CPU time of the whole process so far, every thread's (those that ended too).
+fn process_cpu() -> Duration {
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `t` is a valid timespec for the call to fill.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut t) };
+    assert_eq!(rc, 0, "the process CPU clock is readable");
+    Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
+}
+
+/// One model's session time in each layout (wall, then CPU), fed one tensor (one picture) at a
+/// time.
 struct Floor {
-    layouts: Vec<(String, Vec<Model>, Duration)>,
+    layouts: Vec<(String, Vec<Model>, Duration, Duration)>,
     batch: usize,
     hw: (usize, usize),
     pending: Vec<(Vec<f32>, usize)>,
     filling: (Vec<f32>, usize),
     warm: bool,
+    /// CPU time of making the side-by-side sessions (what `run` makes).
+    load_cpu: Duration,
 }
 
 impl Floor {
@@ -51,13 +71,21 @@ impl Floor {
             format!("1x{threads}"),
             vec![rt.load_model(path, threads)?],
             Duration::ZERO,
+            Duration::ZERO,
         )];
+        let c0 = process_cpu();
         if threads >= 2 {
             let side = rt.load_sessions(path, threads, Device::Cpu, true)?;
             if side.len() > 1 {
-                layouts.push((format!("2x{}", threads / 2), side, Duration::ZERO));
+                layouts.push((
+                    format!("2x{}", threads / 2),
+                    side,
+                    Duration::ZERO,
+                    Duration::ZERO,
+                ));
             }
         }
+        let load_cpu = process_cpu() - c0;
         let batch = if layouts[0].1[0].dynamic_batch() {
             batch
         } else {
@@ -71,6 +99,7 @@ impl Floor {
             pending: Vec::new(),
             filling: (Vec::new(), 0),
             warm: false,
+            load_cpu,
         })
     }
 
@@ -93,7 +122,7 @@ impl Floor {
         };
         let (h, w) = self.hw;
         if !self.warm {
-            for (_, models, _) in &mut self.layouts {
+            for (_, models, _, _) in &mut self.layouts {
                 for m in models {
                     m.run(first, *n, h, w)?;
                 }
@@ -101,9 +130,9 @@ impl Floor {
             self.warm = true;
         }
         let batches = &self.pending;
-        for (_, models, timed) in &mut self.layouts {
+        for (_, models, timed, cpu) in &mut self.layouts {
             let next = AtomicUsize::new(0);
-            let t0 = Instant::now();
+            let (t0, c0) = (Instant::now(), process_cpu());
             std::thread::scope(|s| -> anyhow::Result<()> {
                 let workers: Vec<_> = models
                     .iter_mut()
@@ -125,26 +154,29 @@ impl Floor {
                 Ok(())
             })?;
             *timed += t0.elapsed();
+            *cpu += process_cpu() - c0;
         }
         self.pending.clear();
         Ok(())
     }
 
-    /// The fastest layout's time and name.
-    fn finish(mut self) -> anyhow::Result<(Duration, String)> {
+    /// The fastest layout's time, CPU time and name, and the CPU time of making `run`'s sessions.
+    fn finish(mut self) -> anyhow::Result<(Duration, Duration, String, Duration)> {
         if self.filling.1 > 0 {
             self.pending.push(std::mem::take(&mut self.filling));
         }
         self.time_pending()?;
-        for (name, _, timed) in &self.layouts {
-            eprintln!("  {name}: {:.4} s", timed.as_secs_f64());
+        for (name, _, timed, cpu) in &self.layouts {
+            let (timed, cpu) = (timed.as_secs_f64(), cpu.as_secs_f64());
+            eprintln!("  {name}: {timed:.4} s ({cpu:.4} s of CPU)");
         }
-        let (name, _, timed) = self
+        let load_cpu = self.load_cpu;
+        let (name, _, timed, cpu) = self
             .layouts
             .into_iter()
             .min_by_key(|l| l.2)
             .expect("one layout at least");
-        Ok((timed, name))
+        Ok((timed, cpu, name, load_cpu))
     }
 }
 
@@ -170,7 +202,7 @@ fn main() -> anyhow::Result<()> {
     let ds = Dataset::new(dir);
 
     let pool = BufferPool::new(4);
-    let t0 = Instant::now();
+    let (t0, c0) = (Instant::now(), process_cpu());
     let mut decoded = 0u64;
     VideoSource::open(Path::new(video))?.run(
         &pool,
@@ -182,6 +214,7 @@ fn main() -> anyhow::Result<()> {
         },
     );
     let decode_s = t0.elapsed().as_secs_f64();
+    let decode_cpu = (process_cpu() - c0).as_secs_f64();
 
     // The run's own records: what it embedded (kept by quality) and what it labelled.
     let state = Dataset::new(Path::new(dir).join(".framelabel"));
@@ -191,12 +224,17 @@ fn main() -> anyhow::Result<()> {
         .filter(|r| r.status == framelabel::FrameStatus::Kept && r.file.is_some())
         .map(|r| r.frame)
         .collect();
-    let kept: Vec<String> = ds
+    let kept: Vec<(u64, String)> = ds
         .read_frames()?
         .into_iter()
         .filter(|r| r.status == framelabel::FrameStatus::Kept)
-        .filter_map(|r| r.file)
+        .filter_map(|r| Some((r.frame, r.file?)))
         .collect();
+    let kept_frames: HashSet<u64> = kept.iter().map(|k| k.0).collect();
+    // The run writes the kept frames' JPEGs from the decoded frames (as the video is decoded
+    // again here), with the default output options.
+    let mut encoder = Encoder::new(Output::default())?;
+    let mut encode = Duration::ZERO;
     let mut resizer = Resizer::new();
     let mut tensor = Vec::new();
 
@@ -217,6 +255,19 @@ fn main() -> anyhow::Result<()> {
             quality::rgb_to_grey(&f.rgb, &mut grey);
             std::hint::black_box(quality::metrics(&grey, f.width as usize, f.height as usize));
             work += t.elapsed();
+            if kept_frames.contains(&f.index) {
+                let t = Instant::now();
+                match encoder.encode_frame(&f) {
+                    Ok((jpeg, _)) => {
+                        std::hint::black_box(jpeg);
+                    }
+                    Err(e) => {
+                        failed = Some(e.into());
+                        return false;
+                    }
+                }
+                encode += t.elapsed();
+            }
             if embedded.contains(&f.index) {
                 let t = Instant::now();
                 tensor.clear();
@@ -234,12 +285,12 @@ fn main() -> anyhow::Result<()> {
     if let Some(e) = failed {
         return Err(e);
     }
-    let (embed_s, embed_layout) = floor.finish()?;
+    let (embed_s, embed_cpu, embed_layout, embed_load) = floor.finish()?;
 
     eprintln!("detector, {} frames:", kept.len());
     let (path, pre) = load(detector, "--detector")?;
     let mut floor = Floor::new(&path, threads, batch, &pre)?;
-    for f in &kept {
+    for (_, f) in &kept {
         let t = Instant::now();
         let jpeg = std::fs::read(ds.root().join(f))?;
         let img = turbojpeg::decompress(&jpeg, turbojpeg::PixelFormat::RGB)?;
@@ -254,14 +305,19 @@ fn main() -> anyhow::Result<()> {
         work += t.elapsed();
         floor.push(&tensor)?;
     }
-    let (detect_s, detect_layout) = floor.finish()?;
+    let (detect_s, detect_cpu, detect_layout, detect_load) = floor.finish()?;
     println!(
-        "{decoded} {decode_s:.4} {} {:.4} {} {:.4} {embed_layout} {detect_layout} {:.4}",
+        "{decoded} {decode_s:.4} {} {:.4} {} {:.4} {embed_layout} {detect_layout} {:.4} \
+         {decode_cpu:.4} {:.4} {:.4} {:.4} {:.4}",
         embedded.len(),
         embed_s.as_secs_f64(),
         kept.len(),
         detect_s.as_secs_f64(),
-        work.as_secs_f64()
+        work.as_secs_f64(),
+        embed_cpu.as_secs_f64(),
+        detect_cpu.as_secs_f64(),
+        encode.as_secs_f64(),
+        (embed_load + detect_load).as_secs_f64(),
     );
     Ok(())
 }
