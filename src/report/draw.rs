@@ -482,14 +482,16 @@ pub fn annotate(src: &Path, dst: &Path, boxes: &[BoxLabel], classes: &[Class]) -
     let drawn = (|| -> DrawResult {
         let root =
             BitMapBackend::with_buffer(&mut pixels, (w as u32, h as u32)).into_drawing_area();
-        let corners = |b: &BoxLabel| -> Corners {
-            (
-                (b.x.round() as i32, b.y.round() as i32),
-                ((b.x + b.w).round() as i32, (b.y + b.h).round() as i32),
-            )
-        };
-        for b in &order {
-            let (p0, p1) = corners(b);
+        let corners: Vec<Corners> = order
+            .iter()
+            .map(|b| {
+                (
+                    (b.x.round() as i32, b.y.round() as i32),
+                    ((b.x + b.w).round() as i32, (b.y + b.h).round() as i32),
+                )
+            })
+            .collect();
+        for (b, &(p0, p1)) in order.iter().zip(&corners) {
             let colour = rgb(class_colour(b.class));
             root.draw(&Rectangle::new([p0, p1], colour.stroke_width(thick)))?;
         }
@@ -501,10 +503,10 @@ pub fn annotate(src: &Path, dst: &Path, boxes: &[BoxLabel], classes: &[Class]) -
             let (tw, th) = root.estimate_text_size(&text, &TextStyle::from(font.clone()))?;
             texts.push((text, (tw as i32 + 6, th as i32 + 4)));
         }
-        let spots: Vec<(Corners, (i32, i32))> = order
-            .iter()
+        let spots: Vec<(Corners, (i32, i32))> = corners
+            .into_iter()
             .zip(&texts)
-            .map(|(b, (_, size))| (corners(b), *size))
+            .map(|(c, (_, size))| (c, *size))
             .collect();
         let at = place_labels(&spots, (w as i32, h as i32));
         for ((b, (text, (tw, th))), &(x, y)) in order.iter().zip(texts).zip(&at) {
