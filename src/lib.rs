@@ -12,6 +12,7 @@
 //! another. The command line ([`cli`]) turns arguments into a validated configuration per stage.
 
 pub mod cli;
+pub mod coco;
 pub mod dataset;
 pub mod detect;
 pub mod embed;
@@ -22,7 +23,9 @@ pub mod models;
 pub mod pipeline;
 pub mod progress;
 pub mod report;
+pub mod rows;
 pub mod runtime;
+pub mod state;
 
 pub use dataset::{Dataset, FrameRecord, FrameStatus};
 pub use error::{EXIT_INPUT_FAILED, EXIT_OK, EXIT_USAGE, Error, Result};

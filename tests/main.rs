@@ -11,6 +11,7 @@ mod extract_output;
 mod extract_quality;
 mod label;
 mod label_families;
+mod layers;
 mod models_download;
 mod models_spec;
 mod report;

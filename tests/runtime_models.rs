@@ -217,6 +217,76 @@ fn linear_resize_equals_opencv_to_the_bit() {
     }
 }
 
+/// The two letterboxes give their references' tensors exactly, and map boxes back as they do, on
+/// sizes where truncating and rounding a side differ (720x528 into 416: 415.99 px wide; 700x501:
+/// 297.74 px high): YOLOX's demo truncates, Ultralytics' `LetterBox` rounds.
+#[test]
+fn letterboxes_follow_the_yolox_demo_and_ultralytics_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let (rgb, w, h) = frames(&vtest(), &[120]).remove(0);
+    for (sw, sh) in [(720u32, 528u32), (700, 501)] {
+        let pic = framelabel::runtime::preprocess::resize_linear_opencv(&rgb, w, h, sw, sh);
+        let src = dir.path().join(format!("{sw}x{sh}.rgb"));
+        std::fs::write(&src, &pic).unwrap();
+        for (kind, size) in [
+            ("yolox", 416u32),
+            ("ultralytics", 416),
+            ("ultralytics", 640),
+        ] {
+            let p = if kind == "yolox" {
+                Preprocess::yolox(size)
+            } else {
+                Preprocess::yolo(size)
+            };
+            let mut ours = Vec::new();
+            let t = p.apply(&mut Resizer::new(), &pic, sw, sh, &mut ours);
+            let out = dir.path().join(format!("{kind}{size}.f32"));
+            let args = [
+                kind.to_string(),
+                src.to_str().unwrap().to_string(),
+                sw.to_string(),
+                sh.to_string(),
+                size.to_string(),
+                out.to_str().unwrap().to_string(),
+            ];
+            let geometry: serde_json::Value =
+                serde_json::from_slice(&run_py("letterbox_reference.py", &args)).unwrap();
+            let theirs: Vec<f32> = std::fs::read(&out)
+                .unwrap()
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect();
+            let case = format!("{kind} {sw}x{sh} into {size}");
+            assert_eq!(ours.len(), theirs.len(), "{case}");
+            // Equal to float rounding: Ultralytics divides by 255 where framelabel multiplies by
+            // 1/255, which can differ in the last bit; a pixel level is 0.0039 (or 1 for YOLOX).
+            let differ = ours
+                .iter()
+                .zip(&theirs)
+                .filter(|(a, b)| (*a - *b).abs() > 1e-6 * b.abs().max(1.0))
+                .count();
+            assert_eq!(
+                differ,
+                0,
+                "{case}: {differ} of {} values differ",
+                ours.len()
+            );
+            let g = |k: &str, i: usize| geometry[k][i].as_f64().unwrap();
+            // A model-space point maps back to the picture as the reference maps it.
+            let (mx, my) = (301.7, 203.2);
+            let (x, y) = t.to_source(mx, my);
+            let want = (
+                (mx - g("offset", 0)) / g("scale", 0),
+                (my - g("offset", 1)) / g("scale", 1),
+            );
+            assert!(
+                (x - want.0).abs() < 1e-9 && (y - want.1).abs() < 1e-9,
+                "{case}: ({x}, {y}) vs {want:?}"
+            );
+        }
+    }
+}
+
 #[test]
 fn a_model_with_large_external_weights_gets_one_session() {
     let tmp = tempfile::tempdir().unwrap();

@@ -11,9 +11,9 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use super::coco::{self, CocoCategory};
 use super::decode::{DecodeParams, Detection, decode};
 use super::{Detector, DetectorSetup, Family};
+use crate::coco::{self, CocoCategory};
 use crate::dataset::{Dataset, FrameRecord, FrameStatus, write_json_atomic};
 use crate::error::{Error, Result};
 use crate::models::spec::ResolveOptions;

@@ -5,7 +5,6 @@
 //! outputs match no family (or whose class names do not match its class count) is refused before
 //! any frame is read — never discovered as garbage boxes after an hour of inference.
 
-pub mod coco;
 pub mod decode;
 pub mod label;
 
@@ -230,7 +229,9 @@ impl DetectorSetup {
                 return Err(wrong_length(l.len(), "class scores"));
             }
             (Some(l), ..) => l.clone(),
-            (None, ..) if classes == 80 => coco::COCO80.iter().map(|c| c.name.into()).collect(),
+            (None, ..) if classes == 80 => {
+                crate::coco::COCO80.iter().map(|c| c.name.into()).collect()
+            }
             (None, ..) => {
                 return Err(err(format!(
                     "the model outputs {classes} classes and no class names were given; list them as \"labels\" in a sidecar NAME.json or --model-config"
@@ -250,8 +251,9 @@ impl DetectorSetup {
         if let Some((w, h)) = input {
             base.size = (w, h);
         }
-        let preprocess = base
-            .with_config(&resolved.config, model.input_size())
+        let preprocess = resolved
+            .config
+            .preprocess(base, model.input_size())
             .map_err(err)?;
         let name = |i: usize| model.outputs()[i].name.clone();
         let outputs = match head {

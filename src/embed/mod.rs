@@ -7,7 +7,6 @@
 
 pub mod dedup;
 pub mod lsh;
-pub mod rows;
 pub mod similar;
 
 use serde::Serialize;
@@ -72,8 +71,9 @@ impl EmbedderSetup {
                 )));
             }
         };
-        let preprocess = Preprocess::imagenet()
-            .with_config(&resolved.config, model.input_size())
+        let preprocess = resolved
+            .config
+            .preprocess(Preprocess::imagenet(), model.input_size())
             .map_err(err)?;
         Ok(EmbedderSetup {
             output: chosen.name.clone(),

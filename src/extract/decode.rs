@@ -268,13 +268,14 @@ impl VideoSource {
             count: 0,
             ..Default::default()
         });
-        // By default decoders conceal damage and hand out smeared pictures as if nothing happened. A
-        // dataset wants those frames out: make the decoder check the bitstream and fail the packet,
-        // so the frame is skipped and counted.
-        let strict = ffmpeg::ffi::AV_EF_CRCCHECK
-            | ffmpeg::ffi::AV_EF_BITSTREAM
-            | ffmpeg::ffi::AV_EF_BUFFER
-            | ffmpeg::ffi::AV_EF_EXPLODE;
+        // Decoders conceal damage and hand out smeared pictures. A dataset wants those frames out:
+        // the decoder checks the bitstream and flags each frame it had to conceal
+        // (`decode_error_flags`), which is then skipped and counted. Not AV_EF_EXPLODE, which fails
+        // the packet instead: FFmpeg 5.1's MPEG-4 Part 2 decoder then hands back a frame without
+        // data and libavcodec aborts the process (`Assertion frame->buf[0] failed`), and decoders
+        // told to explode recover from damage less well than FFmpeg's own program, which does not.
+        let strict =
+            ffmpeg::ffi::AV_EF_CRCCHECK | ffmpeg::ffi::AV_EF_BITSTREAM | ffmpeg::ffi::AV_EF_BUFFER;
         // SAFETY: the context is valid and not yet opened; err_recognition is a plain int field.
         unsafe { (*ctx.as_mut_ptr()).err_recognition = strict };
         let codec_name = ctx.id().name().to_string();

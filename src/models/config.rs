@@ -10,7 +10,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::runtime::preprocess::{Channels, Resample};
+use crate::runtime::preprocess::{Channels, Fit, Preprocess, Resample};
 
 /// How pictures are fitted to the input, by name (the config file spelling).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -64,6 +64,89 @@ pub struct ModelConfig {
 }
 
 impl ModelConfig {
+    /// `base` with what this config sets applied; `model_input` is the model's fixed (W, H), if
+    /// any, and wins over a configured size that contradicts it.
+    pub fn preprocess(
+        &self,
+        base: Preprocess,
+        model_input: Option<(u32, u32)>,
+    ) -> std::result::Result<Preprocess, String> {
+        let cfg = self;
+        let mut p = base;
+        if let Some([w, h]) = cfg.input_size {
+            if w == 0 || h == 0 {
+                return Err(format!("input_size {w}x{h} is empty"));
+            }
+            p.size = (w, h);
+        }
+        if let Some(fixed) = model_input {
+            if cfg.input_size.is_some_and(|[w, h]| (w, h) != fixed)
+                && cfg.resize != Some(ResizeKind::ShorterSideCrop)
+            {
+                return Err(format!(
+                    "the config says input_size {:?} but the model's input is fixed at {}x{}",
+                    cfg.input_size.unwrap_or_default(),
+                    fixed.0,
+                    fixed.1
+                ));
+            }
+            p.size = fixed;
+        }
+        let pad = cfg.pad.unwrap_or(match p.fit {
+            Fit::Letterbox { pad, .. } => pad,
+            _ => 114,
+        });
+        match cfg.resize {
+            Some(ResizeKind::Letterbox) => {
+                p.fit = Fit::Letterbox {
+                    pad,
+                    centred: false,
+                }
+            }
+            Some(ResizeKind::LetterboxCentred) => p.fit = Fit::Letterbox { pad, centred: true },
+            Some(ResizeKind::Stretch) => p.fit = Fit::Stretch,
+            Some(ResizeKind::ShorterSideCrop) => {
+                let shorter = cfg.shorter.unwrap_or(p.size.0.min(p.size.1));
+                p.fit = Fit::ShorterSideCrop { shorter };
+            }
+            None => {
+                if let Fit::Letterbox { centred, .. } = p.fit {
+                    p.fit = Fit::Letterbox { pad, centred };
+                }
+                if let (Fit::ShorterSideCrop { .. }, Some(shorter)) = (p.fit, cfg.shorter) {
+                    p.fit = Fit::ShorterSideCrop { shorter };
+                }
+            }
+        }
+        if let Fit::ShorterSideCrop { shorter } = p.fit
+            && shorter < p.size.0.min(p.size.1)
+        {
+            return Err(format!(
+                "shorter side {shorter} is smaller than the {}x{} crop",
+                p.size.0, p.size.1
+            ));
+        }
+        if let Some(c) = cfg.channels {
+            p.channels = c;
+        }
+        if let Some(r) = cfg.resample {
+            p.resample = r;
+        }
+        if let Some(s) = cfg.scale {
+            p.scale = s;
+        }
+        if let Some(m) = cfg.mean {
+            p.mean = m;
+        }
+        if let Some(s) = cfg.std {
+            if s.contains(&0.0) {
+                return Err("std has a zero".into());
+            }
+            p.std = s;
+        }
+        Ok(p)
+    }
+
     /// Reads a config file (a sidecar `NAME.json` or `--model-config`).
     pub fn read(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;

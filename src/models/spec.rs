@@ -132,7 +132,7 @@ fn builtin_config(b: &BuiltinModel) -> ModelConfig {
         Task::Detector => ModelConfig {
             family: Some("yolox".into()),
             labels: Some(
-                crate::detect::coco::COCO80
+                crate::coco::COCO80
                     .iter()
                     .map(|c| c.name.to_string())
                     .collect(),

@@ -40,9 +40,9 @@ use std::time::Instant;
 use indicatif::ProgressBar;
 use serde::Serialize;
 
+use crate::coco;
 use crate::dataset::{Dataset, FrameRecord, FrameStatus, RecordWriter, write_json_atomic};
 use crate::detect::Detector;
-use crate::detect::coco;
 use crate::detect::decode::{DecodeParams, decode};
 use crate::detect::label::{self, LabelConfig, LabelSummary, Labelled};
 use crate::embed::Embedder;
@@ -58,8 +58,8 @@ use crate::models::spec::ResolvedModel;
 use crate::progress::Progress;
 use crate::runtime::batch::run_pictures;
 use crate::runtime::preprocess::Preprocess;
-use cache::{Detections, Embeddings, StateDir};
-pub use cache::{STATE_DIR, read_embeddings};
+use crate::state::Embeddings;
+use cache::{Detections, StateDir};
 use early::Early;
 
 /// Decoded pictures of kept frames held until deduplication judges them, at most (bytes): 145
@@ -1250,7 +1250,7 @@ fn detect_frames(
 
 /// Whether `dir` holds the state of a `run` (for messages of the stage commands).
 pub fn is_run_folder(dir: &Path) -> bool {
-    dir.join(cache::STATE_DIR).is_dir()
+    dir.join(crate::state::STATE_DIR).is_dir()
 }
 
 #[cfg(test)]

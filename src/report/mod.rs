@@ -20,10 +20,10 @@ use serde_json::Value;
 use crate::dataset::{Dataset, FrameRecord, FrameStatus, write_atomic, write_json_atomic};
 use crate::detect::label::{ANNOTATIONS_FILE, Filters, PREDICTIONS_FILE};
 use crate::embed::dedup::{EMBEDDINGS_FILE, EMBEDDINGS_NAMES_FILE, decide, kept_counts};
-use crate::embed::rows::NamedRows;
 use crate::embed::similar::Decision;
 use crate::error::{Error, Result};
 use crate::export::{Image, Labels};
+use crate::rows::NamedRows;
 
 /// The report's folder inside the output folder.
 pub const REPORT_DIR: &str = "report";
@@ -661,12 +661,12 @@ fn saved_embeddings(dataset: &Dataset) -> Result<Option<Saved>> {
     }
     let cache = dataset
         .root()
-        .join(crate::pipeline::STATE_DIR)
+        .join(crate::state::STATE_DIR)
         .join("embeddings.bin");
     if cache.is_file() {
-        let map = crate::pipeline::read_embeddings(&cache)?;
+        let map = crate::state::read_embeddings(&cache)?;
         return Ok(Some((
-            format!("{}/embeddings.bin", crate::pipeline::STATE_DIR),
+            format!("{}/embeddings.bin", crate::state::STATE_DIR),
             map,
         )));
     }

@@ -11,8 +11,12 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]
 pub enum Fit {
-    /// Scale to fit keeping the aspect ratio, fill the rest with `pad`; at the top-left (YOLOX) or
-    /// centred (Ultralytics).
+    /// Scale to fit keeping the aspect ratio, fill the rest with `pad`. Each placement follows its
+    /// family's reference to the pixel, because the two differ where `side · r` is not whole:
+    /// - top-left is the official YOLOX demo: sides truncated (`int(w · r)`), boxes divided by `r`;
+    /// - centred is Ultralytics' `LetterBox`: sides rounded half to even (Python's `round`), the
+    ///   padding split with the smaller half first, boxes divided by each side's own scale
+    ///   (`scale_boxes`).
     Letterbox { pad: u8, centred: bool },
     /// Scale each axis to the input size.
     Stretch,
@@ -103,88 +107,6 @@ impl Preprocess {
         }
     }
 
-    /// `self` with what `cfg` sets applied; `model_input` is the model's fixed (W, H), if any, and
-    /// wins over a configured size that contradicts it.
-    pub fn with_config(
-        mut self,
-        cfg: &crate::models::config::ModelConfig,
-        model_input: Option<(u32, u32)>,
-    ) -> std::result::Result<Self, String> {
-        use crate::models::config::ResizeKind;
-        if let Some([w, h]) = cfg.input_size {
-            if w == 0 || h == 0 {
-                return Err(format!("input_size {w}x{h} is empty"));
-            }
-            self.size = (w, h);
-        }
-        if let Some(fixed) = model_input {
-            if cfg.input_size.is_some_and(|[w, h]| (w, h) != fixed)
-                && cfg.resize != Some(ResizeKind::ShorterSideCrop)
-            {
-                return Err(format!(
-                    "the config says input_size {:?} but the model's input is fixed at {}x{}",
-                    cfg.input_size.unwrap_or_default(),
-                    fixed.0,
-                    fixed.1
-                ));
-            }
-            self.size = fixed;
-        }
-        let pad = cfg.pad.unwrap_or(match self.fit {
-            Fit::Letterbox { pad, .. } => pad,
-            _ => 114,
-        });
-        match cfg.resize {
-            Some(ResizeKind::Letterbox) => {
-                self.fit = Fit::Letterbox {
-                    pad,
-                    centred: false,
-                }
-            }
-            Some(ResizeKind::LetterboxCentred) => self.fit = Fit::Letterbox { pad, centred: true },
-            Some(ResizeKind::Stretch) => self.fit = Fit::Stretch,
-            Some(ResizeKind::ShorterSideCrop) => {
-                let shorter = cfg.shorter.unwrap_or(self.size.0.min(self.size.1));
-                self.fit = Fit::ShorterSideCrop { shorter };
-            }
-            None => {
-                if let Fit::Letterbox { centred, .. } = self.fit {
-                    self.fit = Fit::Letterbox { pad, centred };
-                }
-                if let (Fit::ShorterSideCrop { .. }, Some(shorter)) = (self.fit, cfg.shorter) {
-                    self.fit = Fit::ShorterSideCrop { shorter };
-                }
-            }
-        }
-        if let Fit::ShorterSideCrop { shorter } = self.fit
-            && shorter < self.size.0.min(self.size.1)
-        {
-            return Err(format!(
-                "shorter side {shorter} is smaller than the {}x{} crop",
-                self.size.0, self.size.1
-            ));
-        }
-        if let Some(c) = cfg.channels {
-            self.channels = c;
-        }
-        if let Some(r) = cfg.resample {
-            self.resample = r;
-        }
-        if let Some(s) = cfg.scale {
-            self.scale = s;
-        }
-        if let Some(m) = cfg.mean {
-            self.mean = m;
-        }
-        if let Some(s) = cfg.std {
-            if s.contains(&0.0) {
-                return Err("std has a zero".into());
-            }
-            self.std = s;
-        }
-        Ok(self)
-    }
-
     /// Ultralytics YOLO: centred letterbox with 114, RGB, 0–1.
     pub fn yolo(size: u32) -> Self {
         Preprocess {
@@ -242,15 +164,25 @@ impl Preprocess {
             }
             Fit::Letterbox { centred, .. } => {
                 let r = (tw as f64 / w as f64).min(th as f64 / h as f64);
-                let sw = ((w as f64 * r).round() as u32).clamp(1, tw);
-                let sh = ((h as f64 * r).round() as u32).clamp(1, th);
-                let paste = if centred {
-                    ((tw - sw) / 2, (th - sh) / 2)
+                let side = |v: u32| {
+                    let x = v as f64 * r;
+                    if centred {
+                        x.round_ties_even()
+                    } else {
+                        x.trunc()
+                    }
+                };
+                let sw = (side(w) as u32).clamp(1, tw);
+                let sh = (side(h) as u32).clamp(1, th);
+                let (paste, scale) = if centred {
+                    // `round(d / 2 - 0.1)` for a padding of `d` pixels is `d / 2` rounded down.
+                    let scale = (sw as f64 / w as f64, sh as f64 / h as f64);
+                    (((tw - sw) / 2, (th - sh) / 2), scale)
                 } else {
-                    (0, 0)
+                    ((0, 0), (r, r))
                 };
                 let t = Transform {
-                    scale: (r, r),
+                    scale,
                     offset: (paste.0 as f64, paste.1 as f64),
                 };
                 ((sw, sh), paste, (0, 0), t)
