@@ -184,13 +184,13 @@ enum GetError {
 fn classify(e: &ApiError) -> GetError {
     if let ApiError::RequestError(r) = e {
         match r.as_ref() {
-            ureq2::Error::Status(404, _) => return GetError::NotFound,
-            ureq2::Error::Status(401 | 403, _) => {
+            ureq::Error::Status(404, _) => return GetError::NotFound,
+            ureq::Error::Status(401 | 403, _) => {
                 return GetError::Other(format!(
                     "the hub refused access ({e}); for a gated or private repo set HF_TOKEN"
                 ));
             }
-            ureq2::Error::Transport(_) => {
+            ureq::Error::Transport(_) => {
                 return GetError::Other(format!(
                     "cannot reach {} ({e}); check the network or HF_ENDPOINT, or use --offline with a cached copy",
                     endpoint()

@@ -241,17 +241,16 @@ pub fn fetch(d: &Download, offline: bool) -> Result<PathBuf> {
 /// a Range request.
 fn download_resuming(url: &str, part: &Path) -> std::result::Result<(), String> {
     let have = fs::metadata(part).map(|m| m.len()).unwrap_or(0);
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_connect(Some(std::time::Duration::from_secs(20)))
-        .timeout_recv_body(Some(std::time::Duration::from_secs(60)))
-        .build()
-        .into();
+    let agent = ureq::AgentBuilder::new()
+        .timeout_connect(std::time::Duration::from_secs(20))
+        .timeout_read(std::time::Duration::from_secs(60))
+        .build();
     let mut req = agent.get(url);
     if have > 0 {
-        req = req.header("Range", &format!("bytes={have}-"));
+        req = req.set("Range", &format!("bytes={have}-"));
     }
-    let mut resp = req.call().map_err(|e| e.to_string())?;
-    let resumed = resp.status().as_u16() == 206;
+    let resp = req.call().map_err(|e| e.to_string())?;
+    let resumed = resp.status() == 206;
     let mut file = OpenOptions::new()
         .create(true)
         .write(true)
@@ -265,11 +264,9 @@ fn download_resuming(url: &str, part: &Path) -> std::result::Result<(), String> 
         file.set_len(0).map_err(|e| e.to_string())?;
     }
     let expected = resp
-        .headers()
-        .get("content-length")
-        .and_then(|v| v.to_str().ok())
+        .header("content-length")
         .and_then(|v| v.parse::<u64>().ok());
-    let mut reader = resp.body_mut().with_config().limit(u64::MAX).reader();
+    let mut reader = resp.into_reader();
     let mut buf = vec![0u8; 1 << 16];
     let mut written = 0u64;
     loop {
