@@ -3,7 +3,7 @@
 # each step checks first and does nothing when its part is already there.
 #   - FFmpeg's libraries and headers (decoding), clang/pkg-config (bindings), cmake/nasm (libjpeg-turbo)
 #   - the ffmpeg program (tests make their own videos with it)
-#   - a Python virtual environment in .venv with ONNX Runtime (framelabel loads its shared library,
+#   - a Python virtual environment in .venv (packages installed with uv) with ONNX Runtime (framelabel loads its shared library,
 #     onnxruntime/capi/libonnxruntime.so.*, at run time) and the packages the tests use as references
 #     (OpenCV, NumPy)
 #   - Chromium and a font, to open the HTML report headless in the tests
@@ -12,6 +12,8 @@ cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(libavcodec-dev libavformat-dev libavutil-dev libswscale-dev clang libclang-dev pkg-config
   cmake nasm ffmpeg python3-venv chromium fonts-dejavu-core)
+# The installer of the Python packages (from PyPI).
+UV_VERSION=0.13.9
 # datumaro (the import library CVAT uses) and label-studio-sdk read the exports in the tests.
 PY_PACKAGES=(numpy==2.2.6 opencv-python-headless==4.12.0.88 onnxruntime==1.32.0 pycocotools==2.0.11 onnx==1.23.2 datumaro==1.13.12 label-studio-sdk==2.1.2)
 
@@ -51,5 +53,7 @@ for spec in sys.argv[1:]:
 PY
 then
   echo "setup: installing ${PY_PACKAGES[*]} into $VENV" >&2
-  "$VENV/bin/python" -m pip install -q --disable-pip-version-check "${PY_PACKAGES[@]}"
+  # uv (from PyPI) resolves and installs these in seconds where pip's resolver takes minutes.
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check "uv==$UV_VERSION"
+  "$VENV/bin/uv" pip install -q --python "$VENV/bin/python" "${PY_PACKAGES[@]}"
 fi

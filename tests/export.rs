@@ -219,6 +219,13 @@ fn every_format_reads_back_in_its_consumer_with_the_same_boxes() {
             "{u}"
         );
     }
+    // Label Studio's model picker shows the model by name and short sha256, not by file path.
+    let tasks = read_json(&dir.join("export/label-studio/tasks.json"));
+    for t in tasks.as_array().unwrap() {
+        for p in t["predictions"].as_array().unwrap() {
+            assert_eq!(p["model_version"], "yolox_nano_coco d39bee73", "{p}");
+        }
+    }
 }
 
 #[test]

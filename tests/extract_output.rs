@@ -29,7 +29,8 @@ fn sample_video_default_run() {
             (r["width"].as_u64(), r["height"].as_u64()),
             (Some(768), Some(576))
         );
-        assert!(r["video"].as_str().unwrap().ends_with("vtest.avi"));
+        // The path as the user would read it: `vtest()` is `.../main/../shared/media/vtest.avi`.
+        assert_eq!(r["video"], vtest_normalised());
         if r["status"] == "kept" {
             assert_eq!(r["file"], format!("images/vtest_{i:06}.jpg"));
         } else {
@@ -44,6 +45,12 @@ fn sample_video_default_run() {
     let stdout: Value = serde_json::from_str(&run.stdout).expect("--json prints the summary");
     assert_eq!(stdout["totals"], summary["totals"]);
     let v = &summary["videos"][0];
+    assert_eq!(v["video"], vtest_normalised());
+    assert_eq!(
+        v["given"],
+        vtest().to_str().unwrap(),
+        "the path as typed is kept"
+    );
     assert_eq!(v["decoded"], 795);
     assert_eq!(v["sampled"], 795);
     assert_eq!(v["kept"], kept as u64);

@@ -435,7 +435,7 @@ fn a_corrupt_video_fails_alone_and_the_config_file_gives_options() {
             .as_array()
             .unwrap()
             .iter()
-            .all(|i| i["video"] == vtest().to_str().unwrap())
+            .all(|i| i["video"] == vtest_normalised())
     );
 
     // Options from a TOML file; the command line wins; --print-config round-trips.

@@ -326,12 +326,17 @@ pub fn write_labels(
 
     // Predictions first (the expensive result), then the dataset, then the files and records.
     write_json_atomic(&dataset.root().join(PREDICTIONS_FILE), &predictions)?;
+    let detector = summary
+        .detector
+        .clone()
+        .or_else(|| previous_record(dataset));
     let info = serde_json::json!({
         "description": "pseudo labels by framelabel: a first draft for review",
         "version": env!("CARGO_PKG_VERSION"),
         "date_created": humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
         "tool": format!("framelabel {}", env!("CARGO_PKG_VERSION")),
-        "detector": summary.detector.as_ref().map(|d| d.spec.clone()).or_else(|| previous_detector(dataset)),
+        "detector": detector.as_ref().map(|d| d.spec.clone()),
+        "detector_sha256": detector.as_ref().map(|d| d.sha256.clone()),
     });
     let coco = Coco {
         info,
@@ -493,10 +498,6 @@ fn read_previous(dataset: &Dataset, items: &[Item]) -> Result<Previous> {
 
 fn previous_record(dataset: &Dataset) -> Option<ModelRecord> {
     serde_json::from_value(dataset.run_json()["label"]["detector"].clone()).ok()
-}
-
-fn previous_detector(dataset: &Dataset) -> Option<String> {
-    previous_record(dataset).map(|r| r.spec)
 }
 
 /// One entry of `predictions.json` (the COCO results format).

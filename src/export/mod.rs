@@ -156,8 +156,31 @@ impl Image {
 pub struct Labels {
     pub images: Vec<Image>,
     pub classes: Vec<Class>,
-    /// The detector spec that made the boxes (Label Studio's `model_version`).
+    /// The detector that made the boxes, as Label Studio's model picker shows it
+    /// (`model_version`): see [`model_version`].
     pub detector: String,
+}
+
+/// A detector named for people: the model's name (a built-in name, a hub repo, or a local file's
+/// stem, never its full path) and the first 8 hex digits of its sha256, e.g. `yolox-s 3c7f2a1b`.
+pub fn model_version(spec: Option<&str>, sha256: Option<&str>) -> String {
+    let Some(spec) = spec else {
+        return "framelabel".into();
+    };
+    let name = if let Some(repo) = spec.strip_prefix("hf:") {
+        let repo = repo.split('@').next().unwrap_or(repo);
+        repo.splitn(3, '/').take(2).collect::<Vec<_>>().join("/")
+    } else if spec.contains('/') || spec.ends_with(".onnx") {
+        Path::new(spec)
+            .file_stem()
+            .map_or(spec.to_string(), |s| s.to_string_lossy().into_owned())
+    } else {
+        spec.to_string()
+    };
+    match sha256 {
+        Some(h) if h.len() >= 8 => format!("{name} {}", &h[..8]),
+        _ => name,
+    }
 }
 
 impl Labels {
@@ -259,10 +282,10 @@ impl Labels {
             });
         }
         images.sort_by(|a, b| a.file_name.cmp(&b.file_name));
-        let detector = coco.info["detector"]
-            .as_str()
-            .map(str::to_string)
-            .unwrap_or_else(|| "framelabel".into());
+        let detector = model_version(
+            coco.info["detector"].as_str(),
+            coco.info["detector_sha256"].as_str(),
+        );
         Ok(Labels {
             images,
             classes,
@@ -481,6 +504,26 @@ mod xml {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn model_version_names_the_model_not_its_path() {
+        let sha = Some("d39bee73564e338080378b0ad567fbb40e818b55bbfaf971de82a0267ed16b8a");
+        assert_eq!(
+            model_version(Some("/data/x/../models/yolox_nano.onnx"), sha),
+            "yolox_nano d39bee73"
+        );
+        assert_eq!(model_version(Some("yolox-s"), sha), "yolox-s d39bee73");
+        assert_eq!(
+            model_version(
+                Some("hf:onnx-community/rtdetr_r18vd/onnx/model.onnx@main"),
+                sha
+            ),
+            "onnx-community/rtdetr_r18vd d39bee73"
+        );
+        assert_eq!(model_version(Some("yolox-s"), None), "yolox-s");
+        assert_eq!(model_version(None, None), "framelabel");
+    }
+
     use super::*;
 
     #[test]

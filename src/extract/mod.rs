@@ -63,7 +63,11 @@ pub(crate) fn serialize_display<S: serde::Serializer, T: std::fmt::Display>(
 /// What happened to one input.
 #[derive(Debug, Clone, Serialize, serde::Deserialize, Default)]
 pub struct VideoSummary {
+    /// The video's normalised absolute path, as records name it.
     pub video: String,
+    /// Its path as given on the command line or found in a folder given there.
+    #[serde(default)]
+    pub given: String,
     /// The `{video}` value used in file names.
     pub key: String,
     /// `ok` or `failed`.
@@ -202,11 +206,50 @@ impl RunSummary {
     }
 }
 
-/// One input to process: the path to open and the string recorded for it.
+/// One input to process: the path to open, the string recorded and shown for it (its normalised
+/// absolute path), and the path as the user gave it.
 #[derive(Debug, Clone)]
 struct InputVideo {
     path: PathBuf,
     shown: String,
+    given: String,
+}
+
+impl InputVideo {
+    fn new(path: PathBuf) -> Self {
+        InputVideo {
+            shown: normalised(&path).display().to_string(),
+            given: path.display().to_string(),
+            path,
+        }
+    }
+}
+
+/// `path` made absolute (from the current folder) with `.` and `..` folded away, as the user would
+/// write it: `/data/x/../videos/a.mp4` is `/data/videos/a.mp4`. Symbolic links are not resolved,
+/// so a path keeps the names the user knows.
+pub fn normalised(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let absolute = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .map(|d| d.join(path))
+            .unwrap_or_else(|_| path.to_path_buf())
+    };
+    let mut out = PathBuf::new();
+    for c in absolute.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if !out.pop() {
+                    out.push(c);
+                }
+            }
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 /// Expands folders into the video files below them (sorted, so runs are reproducible). Paths that do
@@ -232,15 +275,9 @@ fn expand_inputs(inputs: &[PathBuf]) -> Result<Vec<InputVideo>> {
                 ));
             }
             found.sort();
-            out.extend(found.into_iter().map(|p| InputVideo {
-                shown: p.display().to_string(),
-                path: p,
-            }));
+            out.extend(found.into_iter().map(InputVideo::new));
         } else {
-            out.push(InputVideo {
-                shown: input.display().to_string(),
-                path: input.clone(),
-            });
+            out.push(InputVideo::new(input.clone()));
         }
     }
     Ok(out)
@@ -256,8 +293,10 @@ fn is_video_name(p: &Path) -> bool {
 #[derive(Debug, Clone)]
 pub struct Input {
     pub path: PathBuf,
-    /// The string recorded for it (`video` in records).
+    /// The string recorded for it (`video` in records): its normalised absolute path.
     pub shown: String,
+    /// The path as the user gave it (`given` in `run.json`).
+    pub given: String,
     /// The `{video}` value of its file names.
     pub key: String,
 }
@@ -283,6 +322,7 @@ pub fn plan_inputs(cfg: &ExtractConfig) -> Result<Vec<Input>> {
         .map(|(v, key)| Input {
             path: v.path,
             shown: v.shown,
+            given: v.given,
             key,
         })
         .collect())
@@ -403,14 +443,15 @@ pub fn extract_video(
     let video = InputVideo {
         path: input.path.clone(),
         shown: input.shown.clone(),
+        given: input.given.clone(),
     };
     match process_video(cfg, dataset, writer, &video, &input.key, progress, sink) {
         Ok(v) => Ok(v),
-        Err(e) if matches!(e, Error::Input { .. }) => Ok(VideoSummary::failed(
-            input.shown.clone(),
-            input.key.clone(),
-            &e,
-        )),
+        Err(e) if matches!(e, Error::Input { .. }) => {
+            let mut v = VideoSummary::failed(input.shown.clone(), input.key.clone(), &e);
+            v.given = input.given.clone();
+            Ok(v)
+        }
         Err(e) => Err(e),
     }
 }
@@ -480,6 +521,7 @@ fn process_video(
 
     let mut summary = VideoSummary {
         video: video.shown.clone(),
+        given: video.given.clone(),
         key: key.to_string(),
         status: "ok".into(),
         ..Default::default()

@@ -89,6 +89,15 @@ pub fn vtest() -> PathBuf {
     p
 }
 
+/// The sample video's path as framelabel records it: absolute, without the `..` of [`vtest`].
+pub fn vtest_normalised() -> String {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    root.join("shared/media/vtest.avi")
+        .to_str()
+        .unwrap()
+        .to_string()
+}
+
 /// A model file of `../shared/models/`.
 pub fn shared_model(name: &str) -> PathBuf {
     let p = Path::new(env!("CARGO_MANIFEST_DIR"))
