@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(libavcodec-dev libavformat-dev libavutil-dev libswscale-dev clang libclang-dev pkg-config
-  cmake nasm ffmpeg python3-venv chromium fonts-dejavu-core)
+  cmake nasm ffmpeg python3-venv chromium fonts-dejavu-core tmux)
 # The installer of the Python packages (from PyPI).
 UV_VERSION=0.13.9
 # datumaro (the import library CVAT uses) and label-studio-sdk read the exports in the tests.

@@ -14,6 +14,7 @@ mod label_families;
 mod layers;
 mod models_download;
 mod models_spec;
+mod progress;
 mod report;
 mod run;
 mod runtime_models;

@@ -10,8 +10,10 @@ pub fn run(cli: Cli) -> crate::Result<i32> {
         Command::Extract(args) => {
             let cfg = args.to_config()?;
             let quiet = args.common.quiet;
-            let summary =
-                crate::extract(&cfg, Progress::new(quiet), &mut |v| print_video(v, quiet))?;
+            let progress = Progress::new(quiet);
+            let summary = crate::extract(&cfg, progress.clone(), &mut |v| {
+                print_video(&progress, v, quiet)
+            })?;
             print_failures(&summary);
             if args.common.json {
                 print_json(&summary);
@@ -122,8 +124,10 @@ pub fn run(cli: Cli) -> crate::Result<i32> {
             }
             let cfg = args.to_config()?;
             let quiet = args.quiet;
-            let outcome =
-                crate::pipeline::run(&cfg, Progress::new(quiet), &mut |v| print_video(v, quiet))?;
+            let progress = Progress::new(quiet);
+            let outcome = crate::pipeline::run(&cfg, progress.clone(), &mut |v| {
+                print_video(&progress, v, quiet)
+            })?;
             print_failures(&outcome.extract);
             warn_exports(&outcome.exports);
             for w in outcome.dedup.warnings.iter().chain(&outcome.label.warnings) {
@@ -333,15 +337,16 @@ fn model_info(args: &super::ModelInfoArgs) -> crate::Result<i32> {
 }
 
 /// The line for one finished video, and its warnings.
-fn print_video(v: &crate::extract::VideoSummary, quiet: bool) {
+/// A video's lines, printed above the progress bars so that they do not break the display.
+fn print_video(progress: &Progress, v: &crate::extract::VideoSummary, quiet: bool) {
     if let Some(e) = &v.error {
-        eprintln!("framelabel: error: {e}");
+        progress.println(&format!("framelabel: error: {e}"));
     }
     for w in &v.warnings {
-        eprintln!("framelabel: warning: {}: {w}", v.video);
+        progress.println(&format!("framelabel: warning: {}: {w}", v.video));
     }
     if v.error.is_none() && !quiet {
-        eprintln!("{}", v.line());
+        progress.println(&v.line());
     }
 }
 

@@ -259,7 +259,6 @@ pub fn run(
     let mut writer = RecordWriter::append(state.frames_path())?;
     let mut video_log = RecordWriter::append(state.videos_path())?;
 
-    let progress = progress.grouped();
     let overall = progress.bar("run", Some(inputs.len() as u64), "videos");
     let embed_bar = progress.bar("embed", Some(0), "kept frames");
     let detect_bar = progress.bar("label", Some(0), "survivors");
