@@ -601,3 +601,115 @@ fn jpegs_written_late_or_decoded_again_are_the_ones_written_at_once() {
     let (_, cb, _) = output(&at_once);
     assert!(ca == cb, "annotations.json differs");
 }
+
+/// `--no-label` stops after dedup: the records and images of a full run, without what labelling
+/// adds, and no COCO file. `--no-dedup` labels every kept frame: each gets the boxes a full run
+/// gives it. Both resume after a kill to the output of an uninterrupted run, and both are options
+/// of `--print-config`.
+#[test]
+fn stopping_after_dedup_or_skipping_it_and_resuming() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = |dir: &Path, extra: &[&str]| {
+        let mut a = extra.to_vec();
+        a.extend(["--no-report", "--json"]);
+        let r = framelabel(run_args(&[&vtest()], dir, &a));
+        assert_eq!(r.code, 0, "{extra:?}: {}", r.stderr);
+        serde_json::from_str::<Value>(&r.stdout).unwrap()
+    };
+    let full = tmp.path().join("full");
+    run(&full, &[]);
+    let full_records = read_jsonl(&full.join("frames.jsonl"));
+
+    let no_label = tmp.path().join("no-label");
+    let s = run(&no_label, &["--no-label"]);
+    assert!(s.get("label").is_none(), "{s}");
+    assert!(s["dedup"]["duplicates"].as_u64().unwrap() > 10, "{s}");
+    assert!(!no_label.join("annotations.json").exists());
+    assert!(read_json(&no_label.join("run.json")).get("label").is_none());
+    let records = read_jsonl(&no_label.join("frames.jsonl"));
+    assert_eq!(records.len(), full_records.len());
+    for (a, b) in records.iter().zip(&full_records) {
+        for field in ["frame", "status", "file", "duplicate_of"] {
+            assert_eq!(a.get(field), b.get(field), "{field}: {a} vs {b}");
+        }
+        assert!(a.get("detections").is_none(), "{a}");
+    }
+    assert_eq!(jpegs(&no_label.join("images")), jpegs(&full.join("images")));
+
+    let no_dedup = tmp.path().join("no-dedup");
+    let s = run(&no_dedup, &["--no-dedup"]);
+    assert!(s.get("dedup").is_none(), "{s}");
+    assert!(read_json(&no_dedup.join("run.json")).get("dedup").is_none());
+    let records = read_jsonl(&no_dedup.join("frames.jsonl"));
+    assert!(records.iter().all(|r| r["status"] != "duplicate"));
+    let kept = records.iter().filter(|r| r["status"] == "kept").count();
+    let full_kept = full_records
+        .iter()
+        .filter(|r| r["status"] == "kept" || r["status"] == "duplicate")
+        .count();
+    assert_eq!(kept, full_kept, "every frame kept by quality stays");
+    assert_eq!(s["label"]["images"].as_u64().unwrap() as usize, kept);
+    // Boxes by file name: a frame both runs label gets the same boxes.
+    let boxes = |dir: &Path| {
+        let coco = read_json(&dir.join("annotations.json"));
+        let names = image_names(&coco);
+        let mut by: HashMap<String, Vec<String>> = HashMap::new();
+        for a in coco["annotations"].as_array().unwrap() {
+            by.entry(names[&a["image_id"].as_u64().unwrap()].clone())
+                .or_default()
+                .push(format!("{} {} {}", a["category_id"], a["bbox"], a["score"]));
+        }
+        by
+    };
+    let (bf, bn) = (boxes(&full), boxes(&no_dedup));
+    assert!(bn.len() > bf.len(), "{} vs {}", bn.len(), bf.len());
+    for (file, b) in &bf {
+        assert_eq!(Some(b), bn.get(file), "{file}");
+    }
+
+    // Killed and started again: the output of the uninterrupted runs.
+    let killed = tmp.path().join("killed-no-dedup");
+    let args = run_args(&[&vtest()], &killed, &["--no-dedup", "--no-report"]);
+    assert!(
+        kill_when(&args, &killed, |d| lines(
+            &d.join(".framelabel/detections.jsonl")
+        ) >= 5),
+        "the run finished before it could be killed"
+    );
+    assert_eq!(framelabel(&args).code, 0);
+    assert_same_output(&killed, &no_dedup);
+    let killed = tmp.path().join("killed-no-label");
+    let args = run_args(&[&vtest()], &killed, &["--no-label", "--no-report"]);
+    assert!(
+        kill_when(&args, &killed, |d| lines(
+            &d.join(".framelabel/frames.jsonl")
+        ) >= 30),
+        "the run finished before it could be killed"
+    );
+    let r = framelabel(&args);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        read_jsonl(&killed.join("frames.jsonl")),
+        read_jsonl(&no_label.join("frames.jsonl"))
+    );
+    assert_eq!(
+        jpegs(&killed.join("images")),
+        jpegs(&no_label.join("images"))
+    );
+
+    // In --print-config, refused with exports, and another choice on the folder is refused.
+    let r = framelabel(run_args(
+        &[&vtest()],
+        &no_label,
+        &["--no-label", "--print-config"],
+    ));
+    assert!(r.stdout.contains("no-label = true"), "{}", r.stdout);
+    let r = framelabel(run_args(
+        &[&vtest()],
+        &tmp.path().join("x"),
+        &["--no-label", "--export", "yolo"],
+    ));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    let r = framelabel(run_args(&[&vtest()], &no_label, &["--no-report"]));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+}

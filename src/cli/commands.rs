@@ -130,15 +130,27 @@ pub fn run(cli: Cli) -> crate::Result<i32> {
             })?;
             print_failures(&outcome.extract);
             warn_exports(&outcome.exports);
-            for w in outcome.dedup.warnings.iter().chain(&outcome.label.warnings) {
+            let dedup_warnings = outcome.dedup.iter().flat_map(|d| &d.warnings);
+            for w in dedup_warnings.chain(outcome.label.iter().flat_map(|l| &l.warnings)) {
                 eprintln!("framelabel: warning: {w}");
             }
             if args.json {
                 print_json(&outcome);
             } else if !quiet {
                 let t = &outcome.extract.totals;
+                let dedup = match &outcome.dedup {
+                    Some(d) => format!(", {} duplicates", d.duplicates),
+                    None => String::new(),
+                };
+                let label = match &outcome.label {
+                    Some(l) => format!(
+                        ", {} images labelled, {} boxes ({} images without)",
+                        l.images, l.annotations, l.empty_images
+                    ),
+                    None => String::new(),
+                };
                 eprintln!(
-                    "{} videos{}: {} frames decoded, {} sampled, {} kept by quality, {} duplicates, {} images labelled, {} boxes ({} images without), {:.1} s ({:.0} frames/s)",
+                    "{} videos{}: {} frames decoded, {} sampled, {} kept by quality{dedup}{label}, {:.1} s ({:.0} frames/s)",
                     t.videos,
                     if outcome.run.videos_skipped > 0 {
                         format!(" ({} finished earlier)", outcome.run.videos_skipped)
@@ -148,20 +160,20 @@ pub fn run(cli: Cli) -> crate::Result<i32> {
                     t.decoded,
                     t.sampled,
                     t.kept,
-                    outcome.dedup.duplicates,
-                    outcome.label.images,
-                    outcome.label.annotations,
-                    outcome.label.empty_images,
                     outcome.run.elapsed_s,
                     outcome.run.frames_per_s
                 );
-                eprintln!(
-                    "COCO in {}",
-                    cfg.extract
-                        .out
-                        .join(crate::detect::label::ANNOTATIONS_FILE)
-                        .display()
-                );
+                if outcome.label.is_some() {
+                    eprintln!(
+                        "COCO in {}",
+                        cfg.extract
+                            .out
+                            .join(crate::detect::label::ANNOTATIONS_FILE)
+                            .display()
+                    );
+                } else {
+                    eprintln!("frames in {}", cfg.extract.out.join("images").display());
+                }
                 print_exports(&outcome.exports);
                 if let Some(r) = &outcome.report {
                     print_report(r);

@@ -456,6 +456,13 @@ pub struct RunArgs {
     /// label-studio export: URL prefix of the images [default: /data/local-files/?d=images/].
     #[arg(long, value_name = "URL", help_heading = "Export")]
     pub image_root: Option<String>,
+    /// Stop after deduplication: curated frames to label by hand (what `extract` then `dedup`
+    /// write; no detector runs, no annotations.json).
+    #[arg(long, help_heading = "Stages")]
+    pub no_label: bool,
+    /// Label every kept frame: no embedder runs and no frame is dropped as a duplicate.
+    #[arg(long, help_heading = "Stages")]
+    pub no_dedup: bool,
     /// Do not write the HTML report (DIR/report/) at the end.
     #[arg(long, help_heading = "Report")]
     pub no_report: bool,
@@ -523,6 +530,12 @@ impl RunArgs {
                 exports.push(f);
             }
         }
+        if self.no_label && !exports.is_empty() {
+            return Err(Error::usage(
+                "--export",
+                "exports need labels, and --no-label runs no detector: drop one of the two",
+            ));
+        }
         Ok(crate::pipeline::RunConfig {
             extract,
             dedup,
@@ -531,6 +544,8 @@ impl RunArgs {
             export_with_scores: self.with_scores,
             export_image_root: self.image_root.clone(),
             report: (!self.no_report).then_some(self.preview),
+            no_label: self.no_label,
+            no_dedup: self.no_dedup,
         })
     }
 

@@ -53,7 +53,7 @@ use crate::export::{ExportConfig, Exported, Format};
 use crate::extract::decode::{DecodedFrame, Keyframe};
 use crate::extract::picture::{Encoder, Output, placement, render};
 use crate::extract::unwritten::{Deferral, Unwritten, write_again};
-use crate::extract::{self, ExtractConfig, Input, RunSummary, VideoSummary};
+use crate::extract::{self, ExtractConfig, Input, KeptFrameHook, RunSummary, VideoSummary};
 use crate::models::spec::ResolvedModel;
 use crate::progress::Progress;
 use crate::runtime::batch::run_pictures;
@@ -91,14 +91,22 @@ pub struct RunConfig {
     pub export_image_root: Option<String>,
     /// Write the report at the end, with this many annotated frames.
     pub report: Option<usize>,
+    /// Stop after deduplication (`--no-label`): the output is what `extract` and `dedup` write.
+    pub no_label: bool,
+    /// Label every kept frame, without deduplicating (`--no-dedup`).
+    pub no_dedup: bool,
 }
 
 /// What `run` did: `run.json` holds the same (the extract summary at the top, one entry per stage).
 #[derive(Debug, Clone, Serialize)]
 pub struct RunOutcome {
     pub extract: RunSummary,
-    pub dedup: DedupSummary,
-    pub label: LabelSummary,
+    /// `None` with `--no-dedup`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dedup: Option<DedupSummary>,
+    /// `None` with `--no-label`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label: Option<LabelSummary>,
     pub exports: Vec<Exported>,
     pub report: Option<crate::report::Written>,
     pub run: RunStats,
@@ -148,13 +156,15 @@ struct Params {
     /// [`fingerprint`] of each input, in the same order.
     input_contents: Vec<String>,
     extract: serde_json::Value,
-    embedder: (String, String),
+    /// `None` with `--no-dedup`.
+    embedder: Option<(String, String)>,
     threshold: f32,
     min_gap: Option<f64>,
     exact_limit: usize,
     keep_rejected: bool,
     save_embeddings: bool,
-    detector: (String, String),
+    /// `None` with `--no-label`.
+    detector: Option<(String, String)>,
     family: Option<String>,
     confidence: f32,
     nms_iou: f32,
@@ -197,27 +207,42 @@ pub fn run(
     // They load side by side (a third of a second one after the other).
     let (embedder, detector) = std::thread::scope(|s| {
         let detector = s.spawn(|| {
-            Detector::load(
-                &cfg.label.detector,
-                &cfg.label.resolve,
-                cfg.label.threads,
-                cfg.label.device,
-                cfg.label.family,
-                false,
-            )
+            (!cfg.no_label)
+                .then(|| {
+                    Detector::load(
+                        &cfg.label.detector,
+                        &cfg.label.resolve,
+                        cfg.label.threads,
+                        cfg.label.device,
+                        cfg.label.family,
+                        false,
+                    )
+                })
+                .transpose()
         });
-        let embedder = Embedder::load(
-            &cfg.dedup.embedder,
-            &cfg.dedup.resolve,
-            cfg.dedup.threads,
-            cfg.dedup.device,
-            false,
-        );
+        let embedder = (!cfg.no_dedup)
+            .then(|| {
+                Embedder::load(
+                    &cfg.dedup.embedder,
+                    &cfg.dedup.resolve,
+                    cfg.dedup.threads,
+                    cfg.dedup.device,
+                    false,
+                )
+            })
+            .transpose();
         (embedder, detector.join().expect("model loading panicked"))
     });
     let (embedder, detector) = (embedder?, detector?);
-    label::class_filter(&cfg.label.filters, &detector.setup.labels)?;
-    let params = params(cfg, &inputs, &embedder.resolved, &detector.resolved);
+    if let Some(d) = &detector {
+        label::class_filter(&cfg.label.filters, &d.setup.labels)?;
+    }
+    let params = params(
+        cfg,
+        &inputs,
+        embedder.as_ref().map(|e| &e.resolved),
+        detector.as_ref().map(|d| &d.resolved),
+    );
     tracing::debug!(
         elapsed_s = started.elapsed().as_secs_f64(),
         rss_mb = rss_mb(),
@@ -235,11 +260,13 @@ pub fn run(
     // A video is finished when every kept frame of it has its embedding: embeddings are made from
     // the decoded frames, so a video whose embeddings were cut short is decoded again.
     let mut finished: Vec<VideoSummary> = state.finished_videos()?;
+    // (Without an embedder, JPEGs are written as frames are decoded, each before its record.)
     finished.retain(|v| {
-        earlier
-            .iter()
-            .filter(|r| r.video == v.video && r.status == FrameStatus::Kept && r.file.is_some())
-            .all(|r| embeddings.get(&key(r)).is_some())
+        embedder.is_none()
+            || earlier
+                .iter()
+                .filter(|r| r.video == v.video && r.status == FrameStatus::Kept && r.file.is_some())
+                .all(|r| embeddings.get(&key(r)).is_some())
     });
     state.rewrite_videos(&finished)?;
     let done_videos: HashSet<String> = finished.iter().map(|v| v.video.clone()).collect();
@@ -260,17 +287,28 @@ pub fn run(
     let mut video_log = RecordWriter::append(state.videos_path())?;
 
     let overall = progress.bar("run", Some(inputs.len() as u64), "videos");
-    let embed_bar = progress.bar("embed", Some(0), "kept frames");
-    let detect_bar = progress.bar("label", Some(0), "survivors");
+    let bar_if = |on: bool, name: &str, unit: &str| {
+        if on {
+            progress.bar(name, Some(0), unit)
+        } else {
+            ProgressBar::hidden()
+        }
+    };
+    let embed_bar = bar_if(embedder.is_some(), "embed", "kept frames");
+    let detect_bar = bar_if(detector.is_some(), "label", "survivors");
     let counts = Counts::default();
 
     let mut summary = RunSummary::new("run", &cfg.extract);
     let mut embed_s = 0.0;
     let mut detect_s = 0.0;
     let mut decoded_again = 0u64;
-    let prepare = embed_input(embedder.setup.preprocess, cfg.extract.output);
-    // Duplicates' JPEGs are needed only when they are kept aside.
-    let deferral = (!cfg.dedup.keep_rejected).then(|| Deferral::new(DEFER_BYTES));
+    let prepare = embedder
+        .as_ref()
+        .map(|e| embed_input(e.setup.preprocess, cfg.extract.output));
+    // Duplicates' JPEGs are needed only when they are kept aside; without dedup every kept frame
+    // stays, so its JPEG is written at once.
+    let deferral =
+        (!cfg.dedup.keep_rejected && embedder.is_some()).then(|| Deferral::new(DEFER_BYTES));
     let (mut embedder, mut detector) = (embedder, detector);
     std::thread::scope(|scope| -> Result<()> {
         // Each queued frame holds its embedder input (600 kB for 224×224).
@@ -309,7 +347,10 @@ pub fn run(
                         counts,
                         bar,
                     };
-                    embed_stage(cfg, embedder, embeddings, links)
+                    match embedder.as_mut() {
+                        Some(embedder) => embed_stage(cfg, embedder, embeddings, links),
+                        None => pass_stage(links),
+                    }
                 })
                 .expect("spawn embed thread")
         };
@@ -324,7 +365,16 @@ pub fn run(
             std::thread::Builder::new()
                 .name("detect".into())
                 .spawn_scoped(scope, move || {
-                    detect_stage(cfg, dataset, detector, detections, label_rx, counts, bar)
+                    match detector.as_mut() {
+                        Some(detector) => {
+                            detect_stage(cfg, dataset, detector, detections, label_rx, counts, bar)
+                        }
+                        None => {
+                            // Survivors' JPEGs are written on the way here; nothing labels them.
+                            for _ in label_rx {}
+                            Ok(0.0)
+                        }
+                    }
                 })
                 .expect("spawn detect thread")
         };
@@ -361,7 +411,7 @@ pub fn run(
                         input,
                         progress.clone(),
                         extract::FrameSink {
-                            hook: Some(&prepare),
+                            hook: prepare.as_ref().map(|p| p as KeptFrameHook),
                             on_record: &mut |r, input, unwritten| {
                                 feed(&frame_tx, r, input, unwritten)
                             },
@@ -428,9 +478,15 @@ pub fn run(
         .iter()
         .map(|&i| dataset.file_path(&records[i]))
         .collect();
-    let dim = embedder.setup.dim;
+    let dim = embedder.as_ref().map_or(0, |e| e.setup.dim);
     let names: Vec<Option<String>> = items.iter().map(|&i| Some(key(&records[i]))).collect();
-    let (emb, present) = embeddings.gather(&names);
+    let (emb, present) = if embedder.is_some() {
+        embeddings.gather(&names)
+    } else {
+        // Without dedup every kept frame whose JPEG is there stays.
+        let present = (0..items.len()).filter(|&k| paths[k].is_file()).collect();
+        (Default::default(), present)
+    };
     let mut warnings = Vec::new();
     let mut held = present.iter().copied().peekable();
     for (k, &i) in items.iter().enumerate() {
@@ -442,17 +498,21 @@ pub fn run(
             records[i].status = FrameStatus::Missing;
         }
     }
-    let decisions = dedup::decide(
-        &records,
-        &items,
-        &present,
-        &emb,
-        dim,
-        cfg.dedup.threshold,
-        cfg.dedup.min_gap,
-        cfg.dedup.exact_limit,
-        cfg.dedup.threads,
-    )?;
+    let decisions = if embedder.is_some() {
+        dedup::decide(
+            &records,
+            &items,
+            &present,
+            &emb,
+            dim,
+            cfg.dedup.threshold,
+            cfg.dedup.min_gap,
+            cfg.dedup.exact_limit,
+            cfg.dedup.threads,
+        )?
+    } else {
+        vec![Decision::Kept; items.len()]
+    };
     // Frames the run-wide rule keeps whose pictures were dropped as likely duplicates, or whose
     // JPEGs a killed run had not written yet: decoded again from their videos, labelled below.
     let again = Instant::now();
@@ -513,18 +573,12 @@ pub fn run(
         .copied()
         .filter(|&k| matches!(decisions[k], Decision::Kept))
         .filter(|&k| !detections.contains(&key(&records[items[k]])))
+        .filter(|_| detector.is_some())
         .collect();
-    if !revived.is_empty() {
+    if let (false, Some(detector)) = (revived.is_empty(), detector.as_mut()) {
         let t = Instant::now();
         let recs: Vec<FrameRecord> = revived.iter().map(|&k| records[items[k]].clone()).collect();
-        detect_frames(
-            cfg,
-            &dataset,
-            &mut detector,
-            &mut detections,
-            &recs,
-            &detect_bar,
-        )?;
+        detect_frames(cfg, &dataset, detector, &mut detections, &recs, &detect_bar)?;
         detect_s += t.elapsed().as_secs_f64();
     }
     detect_bar.finish_and_clear();
@@ -553,7 +607,7 @@ pub fn run(
     // The output folder, written from what was computed: run.json first (the stages add entries).
     summary.finish(started.elapsed().as_secs_f64());
     write_json_atomic(&dataset.run_path(), &summary)?;
-    let dedup_summary = DedupSummary {
+    let dedup_summary = embedder.as_ref().map(|embedder| DedupSummary {
         embedder: Some(embedder.record()),
         parameters: cfg.dedup.clone(),
         frames: items.len() as u64,
@@ -563,13 +617,15 @@ pub fn run(
         missing: (items.len() - present.len()) as u64,
         elapsed_s: embed_s,
         frames_per_s: present.len() as f64 / embed_s.max(1e-9),
-        warnings,
-    };
-    if cfg.dedup.save_embeddings {
+        warnings: warnings.clone(),
+    });
+    if cfg.dedup.save_embeddings && embedder.is_some() {
         dedup::save_embeddings(&dataset, &emb, dim, &present, &paths)?;
     }
     dataset.move_files(&applied.moves)?;
-    dataset.set_run_entry("dedup", &dedup_summary)?;
+    if let Some(d) = &dedup_summary {
+        dataset.set_run_entry("dedup", d)?;
+    }
 
     let label_items = label::items(&dataset, &records);
     let results: Vec<Labelled> = label_items
@@ -581,22 +637,31 @@ pub fn run(
                 .unwrap_or_default()
         })
         .collect();
-    let labels = detector.setup.labels.clone();
-    let label_started = Instant::now();
-    let mut label_summary = label::write_labels(
-        &cfg.label,
-        &dataset,
-        &mut records,
-        &label_items,
-        &results,
-        &coco::categories(&labels),
-        &labels,
-        Some(detector.record()),
-        label_started,
-    )?;
-    label_summary.elapsed_s = detect_s;
-    label_summary.frames_per_s = label_summary.images as f64 / detect_s.max(1e-9);
-    dataset.set_run_entry("label", &label_summary)?;
+    let label_summary = match &detector {
+        Some(detector) => {
+            let labels = detector.setup.labels.clone();
+            let mut s = label::write_labels(
+                &cfg.label,
+                &dataset,
+                &mut records,
+                &label_items,
+                &results,
+                &coco::categories(&labels),
+                &labels,
+                Some(detector.record()),
+                Instant::now(),
+            )?;
+            s.elapsed_s = detect_s;
+            s.frames_per_s = s.images as f64 / detect_s.max(1e-9);
+            dataset.set_run_entry("label", &s)?;
+            Some(s)
+        }
+        None => {
+            // `write_labels` rewrites the records; without it, they are written here.
+            dataset.rewrite_frames(&records)?;
+            None
+        }
+    };
     for f in &applied.deletes {
         match std::fs::remove_file(f) {
             Ok(()) => {}
@@ -739,8 +804,8 @@ fn status_line(c: &Counts) -> String {
 fn params(
     cfg: &RunConfig,
     inputs: &[Input],
-    embedder: &ResolvedModel,
-    detector: &ResolvedModel,
+    embedder: Option<&ResolvedModel>,
+    detector: Option<&ResolvedModel>,
 ) -> serde_json::Value {
     let mut extract = serde_json::to_value(&cfg.extract).expect("config serialises");
     if let Some(m) = extract.as_object_mut() {
@@ -753,13 +818,13 @@ fn params(
         inputs: inputs.iter().map(|i| i.shown.clone()).collect(),
         input_contents: inputs.iter().map(|i| fingerprint(&i.path)).collect(),
         extract,
-        embedder: (cfg.dedup.embedder.clone(), embedder.sha256.clone()),
+        embedder: embedder.map(|e| (cfg.dedup.embedder.clone(), e.sha256.clone())),
         threshold: cfg.dedup.threshold,
         min_gap: cfg.dedup.min_gap,
         exact_limit: cfg.dedup.exact_limit,
         keep_rejected: cfg.dedup.keep_rejected,
         save_embeddings: cfg.dedup.save_embeddings,
-        detector: (cfg.label.detector.clone(), detector.sha256.clone()),
+        detector: detector.map(|d| (cfg.label.detector.clone(), d.sha256.clone())),
         family: cfg.label.family.map(|f| format!("{f:?}").to_lowercase()),
         confidence: cfg.label.confidence,
         nms_iou: cfg.label.nms_iou,
@@ -806,6 +871,19 @@ fn fingerprint(path: &Path) -> String {
 /// sends the frames that will very likely survive to the detector as soon as their neighbours are
 /// embedded ([`early`]), and at the end of each video the other frames the dedup rule keeps within it.
 ///
+/// The embed thread without an embedder (`--no-dedup`): every kept frame survives, as it comes.
+fn pass_stage(links: EmbedLinks) -> Result<f64> {
+    for item in links.rx {
+        if let ToEmbed::Frame(record, _, unwritten) = item {
+            links
+                .tx
+                .send(vec![(*record, unwritten)])
+                .map_err(|_| stage_stopped())?;
+        }
+    }
+    Ok(0.0)
+}
+
 /// The embedder's sessions run on threads of their own, each taking the next batch as soon as it
 /// is free. Batches handed to both sessions at once and awaited together left one session idle
 /// whenever the other was slower (a core is shared with the detector and the frame workers), and
