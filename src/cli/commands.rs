@@ -348,8 +348,7 @@ fn model_info(args: &super::ModelInfoArgs) -> crate::Result<i32> {
     Ok(crate::EXIT_OK)
 }
 
-/// The line for one finished video, and its warnings.
-/// A video's lines, printed above the progress bars so that they do not break the display.
+/// A video's line and its warnings, printed above the progress bars so that they do not break the display.
 fn print_video(progress: &Progress, v: &crate::extract::VideoSummary, quiet: bool) {
     if let Some(e) = &v.error {
         progress.println(&format!("framelabel: error: {e}"));

@@ -504,6 +504,7 @@ mod xml {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
 
     #[test]
     fn model_version_names_the_model_not_its_path() {
@@ -523,8 +524,6 @@ mod tests {
         assert_eq!(model_version(Some("yolox-s"), None), "yolox-s");
         assert_eq!(model_version(None, None), "framelabel");
     }
-
-    use super::*;
 
     #[test]
     fn format_names_round_trip() {

@@ -97,10 +97,11 @@ pub struct VideoSummary {
 }
 
 impl VideoSummary {
-    fn failed(video: String, key: String, err: &Error) -> Self {
+    fn failed(input: &Input, err: &Error) -> Self {
         VideoSummary {
-            video,
-            key,
+            video: input.shown.clone(),
+            given: input.given.clone(),
+            key: input.key.clone(),
             status: "failed".into(),
             error: Some(err.to_string()),
             ..Default::default()
@@ -228,7 +229,7 @@ impl InputVideo {
 /// `path` made absolute (from the current folder) with `.` and `..` folded away, as the user would
 /// write it: `/data/x/../videos/a.mp4` is `/data/videos/a.mp4`. Symbolic links are not resolved,
 /// so a path keeps the names the user knows.
-pub fn normalised(path: &Path) -> PathBuf {
+fn normalised(path: &Path) -> PathBuf {
     use std::path::Component;
     let absolute = if path.is_absolute() {
         path.to_path_buf()
@@ -447,11 +448,7 @@ pub fn extract_video(
     };
     match process_video(cfg, dataset, writer, &video, &input.key, progress, sink) {
         Ok(v) => Ok(v),
-        Err(e) if matches!(e, Error::Input { .. }) => {
-            let mut v = VideoSummary::failed(input.shown.clone(), input.key.clone(), &e);
-            v.given = input.given.clone();
-            Ok(v)
-        }
+        Err(e) if matches!(e, Error::Input { .. }) => Ok(VideoSummary::failed(input, &e)),
         Err(e) => Err(e),
     }
 }

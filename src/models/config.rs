@@ -71,32 +71,31 @@ impl ModelConfig {
         base: Preprocess,
         model_input: Option<(u32, u32)>,
     ) -> std::result::Result<Preprocess, String> {
-        let cfg = self;
         let mut p = base;
-        if let Some([w, h]) = cfg.input_size {
+        if let Some([w, h]) = self.input_size {
             if w == 0 || h == 0 {
                 return Err(format!("input_size {w}x{h} is empty"));
             }
             p.size = (w, h);
         }
         if let Some(fixed) = model_input {
-            if cfg.input_size.is_some_and(|[w, h]| (w, h) != fixed)
-                && cfg.resize != Some(ResizeKind::ShorterSideCrop)
+            if self.input_size.is_some_and(|[w, h]| (w, h) != fixed)
+                && self.resize != Some(ResizeKind::ShorterSideCrop)
             {
                 return Err(format!(
                     "the config says input_size {:?} but the model's input is fixed at {}x{}",
-                    cfg.input_size.unwrap_or_default(),
+                    self.input_size.unwrap_or_default(),
                     fixed.0,
                     fixed.1
                 ));
             }
             p.size = fixed;
         }
-        let pad = cfg.pad.unwrap_or(match p.fit {
+        let pad = self.pad.unwrap_or(match p.fit {
             Fit::Letterbox { pad, .. } => pad,
             _ => 114,
         });
-        match cfg.resize {
+        match self.resize {
             Some(ResizeKind::Letterbox) => {
                 p.fit = Fit::Letterbox {
                     pad,
@@ -106,14 +105,14 @@ impl ModelConfig {
             Some(ResizeKind::LetterboxCentred) => p.fit = Fit::Letterbox { pad, centred: true },
             Some(ResizeKind::Stretch) => p.fit = Fit::Stretch,
             Some(ResizeKind::ShorterSideCrop) => {
-                let shorter = cfg.shorter.unwrap_or(p.size.0.min(p.size.1));
+                let shorter = self.shorter.unwrap_or(p.size.0.min(p.size.1));
                 p.fit = Fit::ShorterSideCrop { shorter };
             }
             None => {
                 if let Fit::Letterbox { centred, .. } = p.fit {
                     p.fit = Fit::Letterbox { pad, centred };
                 }
-                if let (Fit::ShorterSideCrop { .. }, Some(shorter)) = (p.fit, cfg.shorter) {
+                if let (Fit::ShorterSideCrop { .. }, Some(shorter)) = (p.fit, self.shorter) {
                     p.fit = Fit::ShorterSideCrop { shorter };
                 }
             }
@@ -126,19 +125,19 @@ impl ModelConfig {
                 p.size.0, p.size.1
             ));
         }
-        if let Some(c) = cfg.channels {
+        if let Some(c) = self.channels {
             p.channels = c;
         }
-        if let Some(r) = cfg.resample {
+        if let Some(r) = self.resample {
             p.resample = r;
         }
-        if let Some(s) = cfg.scale {
+        if let Some(s) = self.scale {
             p.scale = s;
         }
-        if let Some(m) = cfg.mean {
+        if let Some(m) = self.mean {
             p.mean = m;
         }
-        if let Some(s) = cfg.std {
+        if let Some(s) = self.std {
             if s.contains(&0.0) {
                 return Err("std has a zero".into());
             }

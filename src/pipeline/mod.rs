@@ -573,9 +573,10 @@ pub fn run(
         .copied()
         .filter(|&k| matches!(decisions[k], Decision::Kept))
         .filter(|&k| !detections.contains(&key(&records[items[k]])))
-        .filter(|_| detector.is_some())
         .collect();
-    if let (false, Some(detector)) = (revived.is_empty(), detector.as_mut()) {
+    if let Some(detector) = detector.as_mut()
+        && !revived.is_empty()
+    {
         let t = Instant::now();
         let recs: Vec<FrameRecord> = revived.iter().map(|&k| records[items[k]].clone()).collect();
         detect_frames(cfg, &dataset, detector, &mut detections, &recs, &detect_bar)?;
@@ -617,7 +618,7 @@ pub fn run(
         missing: (items.len() - present.len()) as u64,
         elapsed_s: embed_s,
         frames_per_s: present.len() as f64 / embed_s.max(1e-9),
-        warnings: warnings.clone(),
+        warnings,
     });
     if cfg.dedup.save_embeddings && embedder.is_some() {
         dedup::save_embeddings(&dataset, &emb, dim, &present, &paths)?;
@@ -867,10 +868,6 @@ fn fingerprint(path: &Path) -> String {
     hash().unwrap_or_else(|_| "unreadable".into())
 }
 
-/// The embed thread: embeds kept frames as they come (from the input the frame workers prepared),
-/// sends the frames that will very likely survive to the detector as soon as their neighbours are
-/// embedded ([`early`]), and at the end of each video the other frames the dedup rule keeps within it.
-///
 /// The embed thread without an embedder (`--no-dedup`): every kept frame survives, as it comes.
 fn pass_stage(links: EmbedLinks) -> Result<f64> {
     for item in links.rx {
@@ -884,6 +881,10 @@ fn pass_stage(links: EmbedLinks) -> Result<f64> {
     Ok(0.0)
 }
 
+/// The embed thread: embeds kept frames as they come (from the input the frame workers prepared),
+/// sends the frames that will very likely survive to the detector as soon as their neighbours are
+/// embedded ([`early`]), and at the end of each video the other frames the dedup rule keeps within it.
+///
 /// The embedder's sessions run on threads of their own, each taking the next batch as soon as it
 /// is free. Batches handed to both sessions at once and awaited together left one session idle
 /// whenever the other was slower (a core is shared with the detector and the frame workers), and
