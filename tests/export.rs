@@ -1,7 +1,8 @@
 //! `framelabel export` on real labels (the sample video through YOLOX-Nano): each format read back
 //! by the importer of the tool that consumes it (tests/py/export_check.py: Datumaro, the library
 //! CVAT imports with; label-studio-sdk; pycocotools; XML schemas; a strict YOLO parser), and every
-//! box compared with annotations.json within half a pixel.
+//! box compared with annotations.json within half a pixel; split exports read back with the subset
+//! each consumer sees for each image.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -11,7 +12,14 @@ use serde_json::Value;
 
 use crate::common::*;
 
-const FORMATS: [&str; 5] = ["yolo", "voc", "cvat", "label-studio", "coco-results"];
+const FORMATS: [&str; 6] = [
+    "yolo",
+    "coco",
+    "voc",
+    "cvat",
+    "label-studio",
+    "coco-results",
+];
 
 /// Frames 0, 40, 80, ... of the sample video labelled by YOLOX-Nano with `label_args`.
 fn labelled(dir: &Path, label_args: &[&str]) {
@@ -33,10 +41,11 @@ fn labelled(dir: &Path, label_args: &[&str]) {
 /// One box as an importer read it: label, corners, score where the format has one.
 type ReadBox = (String, [f64; 4], Option<f64>);
 
-/// What the consumer's importer read: the class list and the boxes per file name.
+/// What the consumer's importer read: the class list, the boxes and the subset per file name.
 struct Read {
     classes: Vec<String>,
     images: HashMap<String, Vec<ReadBox>>,
+    subsets: HashMap<String, String>,
     raw: Value,
 }
 
@@ -78,9 +87,16 @@ fn check(format: &str, path: &Path, dataset: &Path, extra: &[&str]) -> Result<Re
             (k.clone(), rows)
         })
         .collect();
+    let subsets = v["subsets"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, s)| (k.clone(), s.as_str().unwrap().to_string()))
+        .collect();
     Ok(Read {
         classes,
         images,
+        subsets,
         raw: v,
     })
 }
@@ -195,10 +211,14 @@ fn every_format_reads_back_in_its_consumer_with_the_same_boxes() {
         let got = check(format, &path, &dir, &[]).unwrap_or_else(|e| panic!("{format}: {e}"));
         assert_eq!(got.classes, categories, "{format}: class list");
         assert_round_trip(format, &want, &got);
+        // Unsplit: one set (Datumaro names a CVAT task's after its file, the others "default").
+        let sets: std::collections::HashSet<&String> = got.subsets.values().collect();
+        assert_eq!(sets.len(), 1, "{format}: {sets:?}");
     }
     // The pictures of the folder formats are the dataset's, byte for byte.
     for (format, sub) in [
         ("yolo", "images"),
+        ("coco", "images"),
         ("voc", "JPEGImages"),
         ("cvat", "images"),
     ] {
@@ -369,7 +389,7 @@ fn exports_replace_only_their_own_folders_and_bad_input_is_one_line() {
     assert_eq!(r.code, 2);
     assert!(
         r.stderr
-            .contains("valid: yolo, voc, cvat, label-studio, coco-results"),
+            .contains("valid: yolo, coco, voc, cvat, label-studio, coco-results"),
         "{}",
         r.stderr
     );
@@ -398,4 +418,235 @@ fn exports_replace_only_their_own_folders_and_bad_input_is_one_line() {
     let r = framelabel(["export", d, "-f", "coco-results"]);
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("run `framelabel label"), "{}", r.stderr);
+}
+
+/// The subset of every image a consumer read: each of the `n` images once (the checker refuses an
+/// image read in two subsets).
+fn subsets_read(format: &str, got: &Read, n: usize) -> HashMap<String, String> {
+    assert_eq!(
+        got.subsets.len(),
+        n,
+        "{format}: every image once: {:?}",
+        got.subsets
+    );
+    got.subsets.clone()
+}
+
+#[test]
+fn splits_keep_each_video_or_block_in_one_subset_for_every_consumer() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Five videos: stretches of the sample, cut without re-encoding.
+    let clips: Vec<std::path::PathBuf> = (0..5)
+        .map(|i| {
+            let clip = tmp.path().join(format!("clip{i}.avi"));
+            let start = (i * 16).to_string();
+            ffmpeg(&[
+                "-ss",
+                &start,
+                "-t",
+                "16",
+                "-i",
+                vtest().to_str().unwrap(),
+                "-c",
+                "copy",
+                clip.to_str().unwrap(),
+            ]);
+            clip
+        })
+        .collect();
+    let dir = tmp.path().join("ds");
+    let inputs: Vec<&Path> = clips.iter().map(|c| c.as_path()).collect();
+    let r = extract(&inputs, &dir, &["--every", "10", "--quiet"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = framelabel(["label", dir.to_str().unwrap(), "--detector", &nano(), "-q"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let coco = read_json(&dir.join("annotations.json"));
+    let video_of: HashMap<String, String> = coco["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["file_name"].as_str().unwrap().to_string(),
+                i["video"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let n = video_of.len();
+    let want = expected(&dir, |_, _, _| true);
+
+    let d = dir.to_str().unwrap();
+    let split_args = ["--split", "val=0.2,test=0.2", "--seed", "7"];
+    let mut a = vec![
+        "export",
+        d,
+        "-f",
+        "yolo,coco,voc,cvat,label-studio,coco-results",
+        "--json",
+    ];
+    a.extend(split_args);
+    let r = framelabel(a);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let summary: Value = serde_json::from_str(&r.stdout).unwrap();
+    let export = dir.join("export");
+    let split = read_json(&export.join("yolo/split.json"));
+    assert_eq!(
+        split["by"], "video",
+        "several videos split by video: {split}"
+    );
+    assert_eq!(split["seed"], 7);
+    assert_eq!(split["units"].as_array().unwrap().len(), 5);
+    // The recorded split: the same in every format, each video once, the asked shares within
+    // the size of one video.
+    let largest = split["units"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["images"].as_u64().unwrap())
+        .max()
+        .unwrap() as f64;
+    for (subset, share) in [("train", 0.6), ("val", 0.2), ("test", 0.2)] {
+        let got = split["subsets"][subset]["images"].as_u64().unwrap() as f64;
+        assert!(
+            got > 0.0 && (got - share * n as f64).abs() <= largest,
+            "{subset}: {got} of {n}"
+        );
+    }
+    let recorded: HashMap<String, String> = split["units"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| {
+            (
+                u["video"].as_str().unwrap().to_string(),
+                u["subset"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(recorded.len(), 5, "a video in two units: {split}");
+    let coco_export = export.join("coco");
+    for (format, s) in FORMATS.iter().zip(summary.as_array().unwrap()) {
+        let counts: serde_json::Map<String, Value> = ["train", "val", "test"]
+            .iter()
+            .map(|k| (k.to_string(), split["subsets"][k]["images"].clone()))
+            .collect();
+        assert_eq!(s["subsets"], Value::Object(counts), "{format}");
+        assert_eq!(
+            read_json(&export.join(format).join("split.json")),
+            split,
+            "{format}"
+        );
+        let extra: Vec<&str> = if *format == "coco-results" {
+            vec!["--coco", coco_export.to_str().unwrap()]
+        } else {
+            vec![]
+        };
+        let got = check(format, &export.join(format), &dir, &extra)
+            .unwrap_or_else(|e| panic!("{format}: {e}"));
+        assert_round_trip(format, &want, &got);
+        let subsets = subsets_read(format, &got, n);
+        // Each image in the subset of its video, as split.json says.
+        for (file, subset) in &subsets {
+            assert_eq!(subset, &recorded[&video_of[file]], "{format}: {file}");
+        }
+    }
+    // Ultralytics' data.yaml names the subsets' folders.
+    let yaml = std::fs::read_to_string(export.join("yolo/data.yaml")).unwrap();
+    assert!(
+        yaml.contains("train: images/train\nval: images/val\ntest: images/test\n"),
+        "{yaml}"
+    );
+    // The same seed gives the same split.
+    let again = tmp.path().join("again");
+    let mut a = vec![
+        "export",
+        d,
+        "-f",
+        "yolo",
+        "-q",
+        "--out",
+        again.to_str().unwrap(),
+    ];
+    a.extend(split_args);
+    assert_eq!(framelabel(a).code, 0);
+    assert_eq!(read_json(&again.join("split.json")), split);
+
+    // One video: blocks of consecutive time, chosen by default; `run` splits its exports.
+    let out = tmp.path().join("run");
+    let r = framelabel(run_args(
+        &[&vtest()],
+        &out,
+        &[
+            "--no-dedup",
+            "--export",
+            "yolo,voc",
+            "--split",
+            "val=0.25",
+            "--block-seconds",
+            "10",
+            "-q",
+        ],
+    ));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let coco = read_json(&out.join("annotations.json"));
+    let pts_of: HashMap<String, f64> = coco["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["file_name"].as_str().unwrap().to_string(),
+                i["pts"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    let split = read_json(&out.join("export/yolo/split.json"));
+    assert_eq!(split["by"], "block", "{split}");
+    assert_eq!(split["block_seconds"], 10.0);
+    let blocks = split["units"].as_array().unwrap();
+    assert_eq!(blocks.len(), 8, "79.5 s in blocks of 10 s: {split}");
+    let val = split["subsets"]["val"]["images"].as_u64().unwrap() as f64;
+    let per_block = pts_of.len() as f64 / 8.0;
+    assert!(
+        (val - 0.25 * pts_of.len() as f64).abs() <= per_block + 1.0,
+        "{split}"
+    );
+    for format in ["yolo", "voc"] {
+        let got = check(format, &out.join("export").join(format), &out, &[]).unwrap();
+        let subsets = subsets_read(format, &got, pts_of.len());
+        let mut block_subset: HashMap<i64, &str> = HashMap::new();
+        for (file, subset) in &subsets {
+            let block = (pts_of[file] / 10.0).floor() as i64;
+            let first = *block_subset.entry(block).or_insert(subset.as_str());
+            assert_eq!(
+                first, subset,
+                "{format}: block {block} in {first} and {subset}"
+            );
+            let unit = &blocks[block as usize];
+            assert_eq!(
+                unit["subset"],
+                subset.as_str(),
+                "{format}: {file} vs {unit}"
+            );
+        }
+        assert_eq!(
+            subsets.values().filter(|s| *s == "val").count() as f64,
+            val,
+            "{format}"
+        );
+    }
+    // A split that cannot be made is one line with the fix.
+    let r = framelabel([
+        "export",
+        out.to_str().unwrap(),
+        "-f",
+        "yolo",
+        "--split",
+        "val=0.25",
+        "--split-by",
+        "video",
+    ]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("--split-by block"), "{}", r.stderr);
+    assert_eq!(r.stderr.trim().lines().count(), 1, "{}", r.stderr);
 }

@@ -386,8 +386,14 @@ fn warn_exports(done: &[crate::export::Exported]) {
 
 fn print_exports(done: &[crate::export::Exported]) {
     for e in done {
+        let subsets: Vec<String> = e.subsets.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        let subsets = if subsets.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", subsets.join(", "))
+        };
         eprintln!(
-            "{}: {} images, {} boxes, {} classes in {}",
+            "{}: {} images{subsets}, {} boxes, {} classes in {}",
             e.format,
             e.images,
             e.boxes,

@@ -46,7 +46,7 @@ pub enum Command {
     /// Do everything in one streaming, resumable pass: extract, deduplicate, label, export.
     Run(Box<RunArgs>),
     /// Write the labels of an output folder in the formats annotation and training tools import
-    /// (yolo, voc, cvat, label-studio, coco-results).
+    /// (yolo, coco, voc, cvat, label-studio, coco-results).
     Export(Box<ExportArgs>),
     /// Write DIR/report/: an HTML page with counts, per-class statistics, plots, annotated frames
     /// and rejected frames, and summary.json with every number of the page.
@@ -446,8 +446,8 @@ pub struct RunArgs {
     /// JSON file describing the detector (see `framelabel label --model-config`).
     #[arg(long, value_name = "FILE", help_heading = "Models")]
     pub detector_config: Option<PathBuf>,
-    /// Also export the labels in these formats (yolo, voc, cvat, label-studio, coco-results) to
-    /// DIR/export/FORMAT.
+    /// Also export the labels in these formats (yolo, coco, voc, cvat, label-studio,
+    /// coco-results) to DIR/export/FORMAT.
     #[arg(long, value_name = "F", value_delimiter = ',', help_heading = "Export")]
     pub export: Vec<String>,
     /// yolo export: the score as a sixth column.
@@ -456,6 +456,9 @@ pub struct RunArgs {
     /// label-studio export: URL prefix of the images [default: /data/local-files/?d=images/].
     #[arg(long, value_name = "URL", help_heading = "Export")]
     pub image_root: Option<String>,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub split: SplitArgs,
     /// Stop after deduplication: curated frames to label by hand (what `extract` then `dedup`
     /// write; no detector runs, no annotations.json).
     #[arg(long, help_heading = "Stages")]
@@ -536,6 +539,13 @@ impl RunArgs {
                 "exports need labels, and --no-label runs no detector: drop one of the two",
             ));
         }
+        let split = self.split.to_config()?;
+        if split.is_some() && exports.is_empty() {
+            return Err(Error::usage(
+                "--split",
+                "the split applies to exports: give --export FORMAT too",
+            ));
+        }
         Ok(crate::pipeline::RunConfig {
             extract,
             dedup,
@@ -543,6 +553,7 @@ impl RunArgs {
             exports,
             export_with_scores: self.with_scores,
             export_image_root: self.image_root.clone(),
+            export_split: split,
             report: (!self.no_report).then_some(self.preview),
             no_label: self.no_label,
             no_dedup: self.no_dedup,
@@ -672,7 +683,7 @@ pub struct ExportArgs {
     /// An output folder labelled by `framelabel label`.
     #[arg(value_name = "DIR")]
     pub dir: PathBuf,
-    /// Formats, comma-separated: yolo, voc, cvat, label-studio, coco-results.
+    /// Formats, comma-separated: yolo, coco, voc, cvat, label-studio, coco-results.
     #[arg(long, short, value_name = "F", value_delimiter = ',', required = true)]
     pub format: Vec<String>,
     /// The export folder; with several formats, the folder holding one folder per format
@@ -687,6 +698,8 @@ pub struct ExportArgs {
     pub image_root: Option<String>,
     #[command(flatten)]
     pub boxes: BoxFilterArgs,
+    #[command(flatten)]
+    pub split: SplitArgs,
     /// No summary lines.
     #[arg(long, short)]
     pub quiet: bool,
@@ -715,7 +728,62 @@ impl ExportArgs {
             filters,
             with_scores: self.with_scores,
             image_root: self.image_root.clone(),
+            split: self.split.to_config()?,
         })
+    }
+}
+
+/// The training, validation and test subsets of `export` and `run --export`.
+#[derive(Debug, Clone, Args, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct SplitArgs {
+    /// Split the images into train, val and test subsets with these shares, e.g.
+    /// val=0.2,test=0.1 (the rest is train). No video, or block of one, is in two subsets.
+    #[arg(long, value_name = "SHARES", help_heading = "Split")]
+    pub split: Option<String>,
+    /// What goes whole to one subset: video, or block (--block-seconds of one video) [default:
+    /// video when the frames come from several videos, else block].
+    #[arg(long, value_name = "UNIT", help_heading = "Split")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub split_by: Option<String>,
+    /// Seed of the split: the same seed and frames give the same subsets.
+    #[arg(long, value_name = "N", default_value_t = 0, help_heading = "Split")]
+    pub seed: u64,
+    /// Length of the blocks of --split-by block, in seconds.
+    #[arg(long, value_name = "S", default_value_t = crate::export::split::DEFAULT_BLOCK_SECONDS, help_heading = "Split")]
+    pub block_seconds: f64,
+}
+
+impl SplitArgs {
+    pub fn to_config(&self) -> Result<Option<crate::export::SplitConfig>> {
+        let Some(shares) = &self.split else {
+            if self.split_by.is_some() {
+                return Err(Error::usage(
+                    "--split-by",
+                    "there is no split to make: give --split val=SHARE too",
+                ));
+            }
+            return Ok(None);
+        };
+        let shares = shares.parse().map_err(|m| Error::usage("--split", m))?;
+        let by = self
+            .split_by
+            .as_deref()
+            .map(str::parse)
+            .transpose()
+            .map_err(|m| Error::usage("--split-by", m))?;
+        if !(self.block_seconds.is_finite() && self.block_seconds > 0.0) {
+            return Err(Error::usage(
+                "--block-seconds",
+                format!("{} is not a positive number of seconds", self.block_seconds),
+            ));
+        }
+        Ok(Some(crate::export::SplitConfig {
+            shares,
+            by,
+            seed: self.seed,
+            block_seconds: self.block_seconds,
+        }))
     }
 }
 

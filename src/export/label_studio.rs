@@ -2,19 +2,25 @@
 //! them and Label Studio can sort tasks by score) and `labeling_config.xml`, whose control and object
 //! names (`label`, `image`) are the `from_name`/`to_name` of every prediction. Box positions are
 //! percentages of the image size, as Label Studio stores them. Images without boxes are tasks too:
-//! an empty prediction still needs a reviewer's "nothing here".
+//! an empty prediction still needs a reviewer's "nothing here". A split export names each task's
+//! subset in `data.subset`, a column of Label Studio's data manager to filter on.
 
 use std::path::Path;
 
 use super::xml::{self};
-use super::{Labels, hex_colour, write_file};
+use super::{Labels, Split, hex_colour, write_file};
 use crate::dataset::write_json_atomic;
 use crate::error::{Error, Result};
 
 /// Where Label Studio's local-files storage serves `DIR/images/` when its document root is `DIR`.
 pub const DEFAULT_IMAGE_ROOT: &str = "/data/local-files/?d=images/";
 
-pub(super) fn write(labels: &Labels, dir: &Path, image_root: Option<&str>) -> Result<()> {
+pub(super) fn write(
+    labels: &Labels,
+    split: Option<&Split>,
+    dir: &Path,
+    image_root: Option<&str>,
+) -> Result<()> {
     let mut root = image_root.unwrap_or(DEFAULT_IMAGE_ROOT).to_string();
     if !(root.is_empty() || root.ends_with('/') || root.ends_with('=')) {
         root.push('/');
@@ -23,7 +29,8 @@ pub(super) fn write(labels: &Labels, dir: &Path, image_root: Option<&str>) -> Re
     let tasks: Vec<serde_json::Value> = labels
         .images
         .iter()
-        .map(|im| {
+        .enumerate()
+        .map(|(i, im)| {
             let result: Vec<serde_json::Value> = im
                 .boxes
                 .iter()
@@ -54,11 +61,15 @@ pub(super) fn write(labels: &Labels, dir: &Path, image_root: Option<&str>) -> Re
             } else {
                 im.boxes.iter().map(|b| b.score).sum::<f64>() / im.boxes.len() as f64
             };
+            let mut data = serde_json::json!({
+                "image": format!("{root}{}", im.file_name),
+                "coco_image_id": im.id,
+            });
+            if let Some(s) = split {
+                data["subset"] = s.of_image[i].name().into();
+            }
             serde_json::json!({
-                "data": {
-                    "image": format!("{root}{}", im.file_name),
-                    "coco_image_id": im.id,
-                },
+                "data": data,
                 "predictions": [{
                     "model_version": labels.detector,
                     "score": (mean * 1e5).round() / 1e5,

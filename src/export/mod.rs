@@ -7,8 +7,10 @@
 //! leaves a half-written dataset that a training run would silently accept. A folder framelabel did
 //! not write is never replaced.
 
+mod coco;
 mod cvat;
 mod label_studio;
+pub mod split;
 mod voc;
 mod yolo;
 
@@ -22,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use crate::dataset::{Dataset, write_json_atomic};
 use crate::detect::label::{ANNOTATIONS_FILE, Filters, class_filter};
 use crate::error::{Error, Result};
+pub use split::{Shares, Split, SplitBy, SplitConfig, Subset};
 
 /// The file that marks a folder as an export framelabel may replace.
 const MARKER: &str = ".framelabel-export";
@@ -32,6 +35,8 @@ const MARKER: &str = ".framelabel-export";
 pub enum Format {
     /// Ultralytics layout: `images/`, `labels/*.txt`, `data.yaml`.
     Yolo,
+    /// A COCO dataset as CVAT and Datumaro lay it out: `images/`, `annotations/instances_*.json`.
+    Coco,
     /// Pascal VOC: `Annotations/*.xml`, `JPEGImages/`, `ImageSets/Main/default.txt`, `labelmap.txt`.
     Voc,
     /// CVAT for images 1.1: `annotations.xml` (+ `labels.json` for the task's label constructor).
@@ -43,8 +48,9 @@ pub enum Format {
 }
 
 impl Format {
-    pub const ALL: [Format; 5] = [
+    pub const ALL: [Format; 6] = [
         Format::Yolo,
+        Format::Coco,
         Format::Voc,
         Format::Cvat,
         Format::LabelStudio,
@@ -54,6 +60,7 @@ impl Format {
     pub fn name(self) -> &'static str {
         match self {
             Format::Yolo => "yolo",
+            Format::Coco => "coco",
             Format::Voc => "voc",
             Format::Cvat => "cvat",
             Format::LabelStudio => "label-studio",
@@ -97,6 +104,8 @@ pub struct ExportConfig {
     pub with_scores: bool,
     /// Label Studio: the URL prefix of the image files [default: `/data/local-files/?d=images/`].
     pub image_root: Option<String>,
+    /// Training, validation and test subsets; `None`: one set of every image.
+    pub split: Option<SplitConfig>,
 }
 
 /// What one format's export wrote.
@@ -107,6 +116,9 @@ pub struct Exported {
     pub images: usize,
     pub boxes: usize,
     pub classes: usize,
+    /// Images per subset of a split export.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub subsets: BTreeMap<Subset, usize>,
 }
 
 /// One class of the export; `index` is its position in the class list (YOLO's class number).
@@ -114,6 +126,7 @@ pub struct Exported {
 pub struct Class {
     pub coco_id: u32,
     pub name: String,
+    pub supercategory: String,
 }
 
 /// One box in pixels of the written JPEG.
@@ -138,6 +151,9 @@ pub struct Image {
     pub width: u32,
     pub height: u32,
     pub boxes: Vec<BoxLabel>,
+    /// The video the frame comes from (normalised path) and its time in seconds.
+    pub video: String,
+    pub pts: f64,
 }
 
 impl Image {
@@ -228,6 +244,7 @@ impl Labels {
                 classes.push(Class {
                     coco_id: c.id,
                     name: c.name.clone(),
+                    supercategory: c.supercategory.clone(),
                 });
             }
         }
@@ -253,6 +270,8 @@ impl Labels {
                 width: im.width,
                 height: im.height,
                 boxes: Vec::new(),
+                video: im.video,
+                pts: im.pts,
             });
         }
         for a in coco.annotations {
@@ -313,6 +332,10 @@ struct CocoImageIn {
     file_name: String,
     width: u32,
     height: u32,
+    #[serde(default)]
+    video: String,
+    #[serde(default)]
+    pts: f64,
 }
 
 #[derive(Deserialize)]
@@ -327,12 +350,20 @@ struct CocoAnnotationIn {
 struct CocoCategoryIn {
     id: u32,
     name: String,
+    #[serde(default)]
+    supercategory: String,
 }
 
 /// Writes every requested format; returns what each wrote.
 pub fn export(cfg: &ExportConfig) -> Result<Vec<Exported>> {
     let dataset = Dataset::open_existing(&cfg.dir)?;
     let labels = Labels::load(&dataset, &cfg.filters)?;
+    let split = cfg
+        .split
+        .as_ref()
+        .map(|s| split::split(&labels.images, s))
+        .transpose()?;
+    let split = split.as_ref();
     let mut done = Vec::new();
     for &format in &cfg.formats {
         let dest = match (&cfg.out, cfg.formats.len()) {
@@ -340,42 +371,68 @@ pub fn export(cfg: &ExportConfig) -> Result<Vec<Exported>> {
             (Some(o), _) => o.join(format.name()),
             (None, _) => dataset.root().join("export").join(format.name()),
         };
-        write_folder(&dest, format, |tmp| match format {
-            Format::Yolo => yolo::write(&labels, tmp, cfg.with_scores),
-            Format::Voc => voc::write(&labels, tmp),
-            Format::Cvat => cvat::write(&labels, tmp),
-            Format::LabelStudio => label_studio::write(&labels, tmp, cfg.image_root.as_deref()),
-            Format::CocoResults => coco_results(&labels, tmp),
+        write_folder(&dest, format, |tmp| {
+            match format {
+                Format::Yolo => yolo::write(&labels, split, tmp, cfg.with_scores),
+                Format::Coco => coco::write(&labels, split, tmp),
+                Format::Voc => voc::write(&labels, split, tmp),
+                Format::Cvat => cvat::write(&labels, split, tmp),
+                Format::LabelStudio => {
+                    label_studio::write(&labels, split, tmp, cfg.image_root.as_deref())
+                }
+                Format::CocoResults => coco::write_results(&labels, split, tmp),
+            }?;
+            match split {
+                Some(s) => write_json_atomic(&tmp.join(split::SPLIT_FILE), s),
+                None => Ok(()),
+            }
         })?;
+        let mut subsets = BTreeMap::new();
+        if let Some(s) = split {
+            for (k, c) in &s.subsets {
+                subsets.insert(*k, c.images);
+            }
+        }
         done.push(Exported {
             format,
             path: dest,
             images: labels.images.len(),
             boxes: labels.boxes(),
             classes: labels.classes.len(),
+            subsets,
         });
     }
     Ok(done)
 }
 
-/// `results.json`: what `pycocotools`' `COCO.loadRes` and FiftyOne's COCO results importer take;
-/// image and category ids are those of `annotations.json`.
-fn coco_results(labels: &Labels, dir: &Path) -> Result<()> {
-    let results: Vec<serde_json::Value> = labels
+/// The images of one subset (every image without a split), with their index in [`Labels::images`].
+fn members<'a>(
+    labels: &'a Labels,
+    split: Option<&'a Split>,
+    subset: Option<Subset>,
+) -> impl Iterator<Item = &'a Image> + 'a {
+    labels
         .images
         .iter()
-        .flat_map(|im| {
-            im.boxes.iter().map(|b| {
-                serde_json::json!({
-                    "image_id": im.id,
-                    "category_id": labels.classes[b.class].coco_id,
-                    "bbox": [b.x, b.y, b.w, b.h],
-                    "score": b.score,
-                })
-            })
-        })
-        .collect();
-    write_json_atomic(&dir.join("results.json"), &results)
+        .enumerate()
+        .filter(move |(i, _)| split.zip(subset).is_none_or(|(s, k)| s.of_image[*i] == k))
+        .map(|(_, im)| im)
+}
+
+/// The subsets to write: each of the split, or one unnamed set.
+fn parts(split: Option<&Split>) -> Vec<Option<Subset>> {
+    match split {
+        Some(s) => s.subsets().into_iter().map(Some).collect(),
+        None => vec![None],
+    }
+}
+
+/// `base/SUBSET` for a subset, `base` without a split.
+fn subset_dir(base: &Path, subset: Option<Subset>) -> PathBuf {
+    match subset {
+        Some(s) => base.join(s.name()),
+        None => base.to_path_buf(),
+    }
 }
 
 /// Builds an export in a sibling temporary folder, then puts it in place of `dest`.
@@ -536,7 +593,7 @@ mod tests {
         );
         let e = "darknet".parse::<Format>().unwrap_err();
         assert!(
-            e.contains("yolo, voc, cvat, label-studio, coco-results"),
+            e.contains("yolo, coco, voc, cvat, label-studio, coco-results"),
             "{e}"
         );
     }

@@ -1,5 +1,6 @@
 //! Pascal VOC as CVAT and Datumaro import it: `Annotations/<stem>.xml` per image, the pictures in
-//! `JPEGImages/`, the image list in `ImageSets/Main/default.txt` and the classes in `labelmap.txt`
+//! `JPEGImages/`, the image list in `ImageSets/Main/default.txt` (split: `train.txt`, `val.txt`,
+//! `test.txt`, which Datumaro and CVAT read as subsets) and the classes in `labelmap.txt`
 //! (without it, importers assume VOC's 20 classes and reject the others). Box corners are whole
 //! pixels from the image's top-left edge, the convention of CVAT and Datumaro (not the 1-based
 //! pixel indices of the 2007 devkit): rounding moves a corner by at most half a pixel.
@@ -8,10 +9,10 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use super::xml::{self, leaf};
-use super::{Labels, class_colour, create_dir, link_image, write_file};
+use super::{Labels, Split, class_colour, create_dir, link_image, members, parts, write_file};
 use crate::error::{Error, Result};
 
-pub(super) fn write(labels: &Labels, dir: &Path) -> Result<()> {
+pub(super) fn write(labels: &Labels, split: Option<&Split>, dir: &Path) -> Result<()> {
     let (ann, jpeg, sets) = (
         dir.join("Annotations"),
         dir.join("JPEGImages"),
@@ -20,16 +21,21 @@ pub(super) fn write(labels: &Labels, dir: &Path) -> Result<()> {
     for d in [&ann, &jpeg, &sets] {
         create_dir(d)?;
     }
-    let mut list = String::new();
     for im in &labels.images {
         link_image(&im.path, &jpeg.join(&im.file_name))?;
         let path = ann.join(format!("{}.xml", im.stem()));
         let bytes = annotation(labels, im, &labels.detector).map_err(|e| Error::io(&path, e))?;
         write_file(&path, &bytes)?;
-        list.push_str(im.stem());
-        list.push('\n');
     }
-    write_file(&sets.join("default.txt"), list.as_bytes())?;
+    for subset in parts(split) {
+        let mut list = String::new();
+        for im in members(labels, split, subset) {
+            list.push_str(im.stem());
+            list.push('\n');
+        }
+        let name = subset.map_or("default", |s| s.name());
+        write_file(&sets.join(format!("{name}.txt")), list.as_bytes())?;
+    }
     let mut map = String::from("# label:color_rgb:parts:actions\n");
     for (i, c) in labels.classes.iter().enumerate() {
         let [r, g, b] = class_colour(i);

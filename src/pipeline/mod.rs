@@ -89,6 +89,8 @@ pub struct RunConfig {
     pub exports: Vec<Format>,
     pub export_with_scores: bool,
     pub export_image_root: Option<String>,
+    /// Training, validation and test subsets of the exports.
+    pub export_split: Option<crate::export::SplitConfig>,
     /// Write the report at the end, with this many annotated frames.
     pub report: Option<usize>,
     /// Stop after deduplication (`--no-label`): the output is what `extract` and `dedup` write.
@@ -173,6 +175,7 @@ struct Params {
     exports: Vec<Format>,
     export_with_scores: bool,
     export_image_root: Option<String>,
+    export_split: Option<crate::export::SplitConfig>,
 }
 
 /// A kept frame on its way to the embedder, or the end of a video.
@@ -681,6 +684,7 @@ pub fn run(
             filters: Default::default(),
             with_scores: cfg.export_with_scores,
             image_root: cfg.export_image_root.clone(),
+            split: cfg.export_split.clone(),
         })?;
         dataset.set_run_entry("export", &done)?;
         done
@@ -834,6 +838,7 @@ fn params(
         exports: cfg.exports.clone(),
         export_with_scores: cfg.export_with_scores,
         export_image_root: cfg.export_image_root.clone(),
+        export_split: cfg.export_split.clone(),
     };
     serde_json::to_value(&p).expect("params serialise")
 }
