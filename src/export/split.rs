@@ -24,9 +24,9 @@ use serde::Serialize;
 use super::Image;
 use crate::error::{Error, Result};
 
-/// Length of a block of `--split-by block`. Long beside the few seconds over which sampled frames
-/// of moving footage stay near-duplicates, so most frames of a block are far from its edges; short
-/// enough that a few minutes of video give enough blocks for a 10 % subset.
+/// Length of a block of `--split-by block`. Long beside the ~3 s over which sampled frames stay
+/// near-duplicates (measured in docs/design.md), so most frames of a block are far from its edges;
+/// short enough that a few minutes of video give enough blocks for a 10 % subset.
 pub const DEFAULT_BLOCK_SECONDS: f64 = 30.0;
 
 /// The record of a split, written as `split.json` into every export folder.
