@@ -9,7 +9,6 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
-use fast_image_resize::Resizer;
 use framelabel::dataset::Dataset;
 use framelabel::runtime::preprocess::Preprocess;
 use framelabel::runtime::{Device, Runtime};
@@ -28,7 +27,6 @@ fn main() -> anyhow::Result<()> {
     let model = &models[0];
     let (w, h) = model.input_size().expect("a fixed input size");
     let pre = Preprocess::yolox(w);
-    let mut resizer = Resizer::new();
     let mut tensors = Vec::new();
     let prep = Instant::now();
     let (mut dec, mut app) = (0.0, 0.0);
@@ -41,13 +39,7 @@ fn main() -> anyhow::Result<()> {
         let img = turbojpeg::decompress(&jpeg, turbojpeg::PixelFormat::RGB)?;
         let t1 = Instant::now();
         let mut t = Vec::new();
-        pre.apply(
-            &mut resizer,
-            &img.pixels,
-            img.width as u32,
-            img.height as u32,
-            &mut t,
-        );
+        pre.apply(&img.pixels, img.width as u32, img.height as u32, &mut t);
         dec += (t1 - t0).as_secs_f64();
         app += t1.elapsed().as_secs_f64();
         tensors.push(t);

@@ -26,7 +26,6 @@ use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use fast_image_resize::Resizer;
 use framelabel::dataset::Dataset;
 use framelabel::extract::decode::{BufferPool, VideoSource};
 use framelabel::extract::picture::{Encoder, Output};
@@ -235,7 +234,6 @@ fn main() -> anyhow::Result<()> {
     // again here), with the default output options.
     let mut encoder = Encoder::new(Output::default())?;
     let mut encode = Duration::ZERO;
-    let mut resizer = Resizer::new();
     let mut tensor = Vec::new();
 
     // The run embeds decoded frames, and deletes the JPEGs of duplicates (or never writes them):
@@ -271,7 +269,7 @@ fn main() -> anyhow::Result<()> {
             if embedded.contains(&f.index) {
                 let t = Instant::now();
                 tensor.clear();
-                pre.apply(&mut resizer, &f.rgb, f.width, f.height, &mut tensor);
+                pre.apply(&f.rgb, f.width, f.height, &mut tensor);
                 work += t.elapsed();
                 if let Err(e) = floor.push(&tensor) {
                     failed = Some(e);
@@ -296,7 +294,6 @@ fn main() -> anyhow::Result<()> {
         let img = turbojpeg::decompress(&jpeg, turbojpeg::PixelFormat::RGB)?;
         tensor.clear();
         pre.apply(
-            &mut resizer,
             &img.pixels,
             img.width as u32,
             img.height as u32,

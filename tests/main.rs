@@ -9,6 +9,7 @@ mod extract_bad_input;
 mod extract_formats;
 mod extract_output;
 mod extract_quality;
+mod hf_parity;
 mod label;
 mod label_families;
 mod layers;

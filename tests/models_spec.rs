@@ -121,7 +121,10 @@ fn hub_repo_downloads_verifies_and_works_offline() {
     );
     files.insert(
         "acme/det/preprocessor_config.json".into(),
-        json_file(&json!({"size": {"height": 416, "width": 416}, "do_normalize": false})),
+        json_file(
+            &json!({"size": {"height": 416, "width": 416}, "do_normalize": false,
+            "image_processor_type": "RTDetrImageProcessor"}),
+        ),
     );
     // A repo whose class list does not fit the model, and one whose LFS file is not what its hash says.
     files.insert(
@@ -134,6 +137,11 @@ fn hub_repo_downloads_verifies_and_works_offline() {
     files.insert(
         "acme/short/config.json".into(),
         json_file(&json!({"id2label": {"0": "cat", "1": "dog"}})),
+    );
+    // A PyTorch-only repo, as the original tool's facebook/detr-resnet-50: no ONNX file at all.
+    files.insert(
+        "acme/torch/config.json".into(),
+        json_file(&json!({"id2label": {"0": "cat"}})),
     );
     files.insert(
         "acme/bad/model.onnx".into(),
@@ -192,6 +200,15 @@ fn hub_repo_downloads_verifies_and_works_offline() {
     assert_eq!(r.code, 2);
     assert!(
         r.stderr.contains("lists 2 class names") && r.stderr.contains("outputs 80"),
+        "{}",
+        r.stderr
+    );
+    let r = info(&["hf:acme/torch"], &env);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("no onnx/model.onnx or model.onnx")
+            && r.stderr
+                .contains("optimum-cli export onnx --model acme/torch"),
         "{}",
         r.stderr
     );

@@ -3,7 +3,6 @@
 
 use std::path::Path;
 
-use fast_image_resize::Resizer;
 use framelabel::extract::decode::{BufferPool, VideoSource};
 use framelabel::extract::sample::Decision;
 use framelabel::runtime::preprocess::Preprocess;
@@ -47,7 +46,7 @@ fn load(name: &str) -> Model {
 fn yolox_persons(model: &mut Model, rgb: &[u8], w: u32, h: u32) -> Vec<[f32; 5]> {
     let pre = Preprocess::yolox(416);
     let mut batch = Vec::new();
-    pre.apply(&mut Resizer::new(), rgb, w, h, &mut batch);
+    pre.apply(rgb, w, h, &mut batch);
     let out = model.run(&batch, 1, 416, 416).unwrap();
     assert_eq!(out[0].shape, [1, 3549, 85]);
     let p = &out[0].data;
@@ -119,9 +118,8 @@ fn yolox_nano_finds_the_pedestrians_of_the_sample_video() {
 fn embed(model: &mut Model, pictures: &[(Vec<u8>, u32, u32)]) -> Vec<Vec<f32>> {
     let pre = Preprocess::imagenet();
     let mut batch = Vec::new();
-    let mut resizer = Resizer::new();
     for (rgb, w, h) in pictures {
-        pre.apply(&mut resizer, rgb, *w, *h, &mut batch);
+        pre.apply(rgb, *w, *h, &mut batch);
     }
     let out = model.run(&batch, pictures.len(), 224, 224).unwrap();
     let emb = out
@@ -239,7 +237,7 @@ fn letterboxes_follow_the_yolox_demo_and_ultralytics_exactly() {
                 Preprocess::yolo(size)
             };
             let mut ours = Vec::new();
-            let t = p.apply(&mut Resizer::new(), &pic, sw, sh, &mut ours);
+            let t = p.apply(&pic, sw, sh, &mut ours);
             let out = dir.path().join(format!("{kind}{size}.f32"));
             let args = [
                 kind.to_string(),

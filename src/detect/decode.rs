@@ -55,10 +55,8 @@ pub fn decode(
             .find(|o| o.name == name)
             .expect("the outputs recognised at load time are produced")
     };
-    let input = (
-        setup.preprocess.size.0 as f32,
-        setup.preprocess.size.1 as f32,
-    );
+    let input = setup.preprocess.input_size(picture);
+    let input = (input.0 as f32, input.1 as f32);
     let mut cands = match setup.head {
         Head::Rows {
             objectness,
@@ -190,8 +188,15 @@ fn grid_cells(input: (f32, f32), n: usize) -> Option<Vec<(f32, f32, f32)>> {
     (cells.len() == n).then_some(cells)
 }
 
-/// DETR-style queries: relative (cx, cy, w, h) of the model input, class by softmax with a last
-/// no-object class, or by sigmoid.
+/// DETR-style queries: relative (cx, cy, w, h) of the model input, scored as each family's
+/// `post_process_object_detection` in transformers scores them:
+/// - softmax (DETR, YOLOS: a last "no object" class): softmax over every class, the no-object one
+///   dropped, one label per query;
+/// - sigmoid (RT-DETR, D-FINE, Deformable DETR, RF-DETR): every (query, class) pair scored alone,
+///   the best `queries` pairs kept, so one query can carry several labels.
+///
+/// Either keeps a score strictly above the threshold, as transformers does. Sigmoid pairs come out
+/// best first, softmax queries in query order.
 fn queries(
     logits: &Output,
     boxes: &Output,
@@ -203,27 +208,7 @@ fn queries(
     let (q, c) = (logits.shape[1], logits.shape[2]);
     let l = &logits.data[b * q * c..(b + 1) * q * c];
     let bx = &boxes.data[b * q * 4..(b + 1) * q * 4];
-    let mut v = Vec::new();
-    for i in 0..q {
-        let row = &l[i * c..(i + 1) * c];
-        let (class, score) = if softmax {
-            let max = row.iter().copied().fold(f32::MIN, f32::max);
-            let sum: f32 = row.iter().map(|x| (x - max).exp()).sum();
-            let (k, best) = row[..c - 1]
-                .iter()
-                .enumerate()
-                .fold((0, f32::MIN), |a, (k, &x)| if x > a.1 { (k, x) } else { a });
-            (k, (best - max).exp() / sum)
-        } else {
-            let (k, best) = row
-                .iter()
-                .enumerate()
-                .fold((0, f32::MIN), |a, (k, &x)| if x > a.1 { (k, x) } else { a });
-            (k, 1.0 / (1.0 + (-best).exp()))
-        };
-        if score < conf {
-            continue;
-        }
+    let detection = |i: usize, class: usize, score: f32| {
         let r = &bx[i * 4..i * 4 + 4];
         let (cx, cy, w, h) = (
             r[0] * input.0,
@@ -231,16 +216,46 @@ fn queries(
             r[2] * input.0,
             r[3] * input.1,
         );
-        v.push(Detection {
+        Detection {
             class,
             score,
             x0: cx - w / 2.0,
             y0: cy - h / 2.0,
             x1: cx + w / 2.0,
             y1: cy + h / 2.0,
-        });
+        }
+    };
+    if softmax {
+        let mut v = Vec::new();
+        for i in 0..q {
+            let row = &l[i * c..(i + 1) * c];
+            let max = row.iter().copied().fold(f32::MIN, f32::max);
+            let sum: f32 = row.iter().map(|x| (x - max).exp()).sum();
+            // The first of equal maxima, as torch's max.
+            let (k, best) = row[..c - 1]
+                .iter()
+                .enumerate()
+                .fold((0, f32::MIN), |a, (k, &x)| if x > a.1 { (k, x) } else { a });
+            let score = (best - max).exp() / sum;
+            if score > conf {
+                v.push(detection(i, k, score));
+            }
+        }
+        return v;
     }
-    v
+    // The top `q` of all pairs, then the threshold: the same as the threshold first, then the top q.
+    let mut pairs: Vec<(f32, usize)> = l
+        .iter()
+        .enumerate()
+        .map(|(k, &x)| (1.0 / (1.0 + (-x).exp()), k))
+        .filter(|&(s, _)| s > conf)
+        .collect();
+    pairs.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    pairs.truncate(q);
+    pairs
+        .into_iter()
+        .map(|(score, k)| detection(k / c, k % c, score))
+        .collect()
 }
 
 /// Intersection over union, sides counted with `pixel` added.

@@ -75,6 +75,11 @@ impl EmbedderSetup {
             .config
             .preprocess(Preprocess::imagenet(), model.input_size())
             .map_err(err)?;
+        if !preprocess.fixed_size() {
+            return Err(err(
+                "an embedder needs one input size for every picture; its config keeps each picture's aspect ratio (keep_aspect or no resize): give input_size and resize stretch or shorter_side_crop".into(),
+            ));
+        }
         Ok(EmbedderSetup {
             output: chosen.name.clone(),
             dim,

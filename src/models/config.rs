@@ -23,6 +23,11 @@ pub enum ResizeKind {
     Stretch,
     /// Shorter side to `shorter`, centre crop to the input size (ImageNet, CLIP).
     ShorterSideCrop,
+    /// Keep the aspect ratio: shorter side to `shortest_edge`, longer side at most about
+    /// `longest_edge` (DETR); the input size follows each picture's.
+    KeepAspect,
+    /// No resize: the picture as it is.
+    None,
 }
 
 /// Everything a config layer may set; `None` leaves the lower layer's value.
@@ -43,6 +48,12 @@ pub struct ModelConfig {
     /// Shorter side before the centre crop.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shorter: Option<u32>,
+    /// `keep_aspect`: the shorter side's length.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shortest_edge: Option<u32>,
+    /// `keep_aspect`: the longest the longer side may be (transformers' rounding).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub longest_edge: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub channels: Option<Channels>,
     /// `linear` (OpenCV INTER_LINEAR), `antialiased` (PIL bilinear) or `bicubic` (PIL bicubic).
@@ -50,7 +61,7 @@ pub struct ModelConfig {
     pub resample: Option<Resample>,
     /// Pixel values 0–255 are multiplied by this (1/255 for 0–1 input).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub scale: Option<f32>,
+    pub scale: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mean: Option<[f32; 3]>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -108,6 +119,34 @@ impl ModelConfig {
                 let shorter = self.shorter.unwrap_or(p.size.0.min(p.size.1));
                 p.fit = Fit::ShorterSideCrop { shorter };
             }
+            Some(ResizeKind::KeepAspect) => {
+                let shortest = self.shortest_edge.ok_or(
+                    "resize keep_aspect needs shortest_edge (and optionally longest_edge)",
+                )?;
+                if shortest == 0 || self.longest_edge.is_some_and(|l| l < shortest) {
+                    return Err(format!(
+                        "keep_aspect sizes shortest_edge {shortest}, longest_edge {:?} cannot work",
+                        self.longest_edge
+                    ));
+                }
+                if let Some((w, h)) = model_input {
+                    return Err(format!(
+                        "resize keep_aspect gives each picture its own input size, but the model's input is fixed at {w}x{h}: use stretch or a letterbox"
+                    ));
+                }
+                p.fit = Fit::KeepAspect {
+                    shortest,
+                    longest: self.longest_edge,
+                };
+            }
+            Some(ResizeKind::None) => {
+                if let Some((w, h)) = model_input {
+                    return Err(format!(
+                        "resize none feeds each picture at its own size, but the model's input is fixed at {w}x{h}"
+                    ));
+                }
+                p.fit = Fit::Native;
+            }
             None => {
                 if let Fit::Letterbox { centred, .. } = p.fit {
                     p.fit = Fit::Letterbox { pad, centred };
@@ -152,7 +191,7 @@ impl ModelConfig {
         serde_json::from_str(&text).map_err(|e| Error::Model {
             path: path.to_path_buf(),
             message: format!(
-                "not a valid model config ({e}); keys: family, input_size, resize, pad, shorter, channels, resample, scale, mean, std, labels, output"
+                "not a valid model config ({e}); keys: family, input_size, resize, pad, shorter, shortest_edge, longest_edge, channels, resample, scale, mean, std, labels, output"
             ),
         })
     }
@@ -163,13 +202,32 @@ impl ModelConfig {
             ($($f:ident),*) => { $( if over.$f.is_some() { self.$f = over.$f.clone(); } )* };
         }
         take!(
-            family, input_size, resize, pad, shorter, channels, scale, mean, std, labels, output
+            family,
+            input_size,
+            resize,
+            pad,
+            shorter,
+            shortest_edge,
+            longest_edge,
+            channels,
+            resample,
+            scale,
+            mean,
+            std,
+            labels,
+            output
         );
         self
     }
 
-    /// The layer a Hugging Face repo's `config.json` and `preprocessor_config.json` give.
-    pub fn from_hf(config: Option<&serde_json::Value>, pre: Option<&serde_json::Value>) -> Self {
+    /// The layer a Hugging Face repo's `config.json` and `preprocessor_config.json` give: every
+    /// field of the image processors framelabel knows that changes the input tensor, as that
+    /// processor applies it. A processor type it does not know, or a field it cannot apply, is an
+    /// error naming it: a silently different tensor gives silently worse boxes.
+    pub fn from_hf(
+        config: Option<&serde_json::Value>,
+        pre: Option<&serde_json::Value>,
+    ) -> std::result::Result<Self, String> {
         let mut c = ModelConfig::default();
         if let Some(map) = config
             .and_then(|v| v.get("id2label"))
@@ -187,45 +245,121 @@ impl ModelConfig {
                 );
             }
         }
-        let Some(p) = pre else { return c };
-        let num = |v: &serde_json::Value| v.as_f64().map(|x| x as u32);
-        // `size` is an int, {"shortest_edge": n} or {"height": h, "width": w}.
+        let Some(p) = pre else { return Ok(c) };
+        let kind = p
+            .get("image_processor_type")
+            .or_else(|| p.get("feature_extractor_type"))
+            .and_then(|v| v.as_str())
+            .unwrap_or("");
+        // The processors whose steps are resize, centre crop, rescale, normalise (and, for the
+        // detectors, padding a batch, which one picture at a time never needs).
+        let stem = kind
+            .trim_end_matches("Fast")
+            .trim_end_matches("Pil")
+            .trim_end_matches("ImageProcessor")
+            .trim_end_matches("FeatureExtractor");
+        const KNOWN: [&str; 12] = [
+            "Detr",
+            "ConditionalDetr",
+            "DeformableDetr",
+            "Yolos",
+            "RTDetr",
+            "RTDetrV2",
+            "DFine",
+            "RfDetr",
+            "CLIP",
+            "ViT",
+            "Siglip",
+            "BitImage",
+        ];
+        if kind.is_empty() {
+            return Err(
+                "preprocessor_config.json names no image_processor_type, so how it prepares pictures is unknown; describe the pre-processing in a sidecar NAME.json or --model-config".into(),
+            );
+        }
+        if !KNOWN.contains(&stem) {
+            return Err(format!(
+                "preprocessor_config.json: image processor '{kind}' is not one framelabel reproduces (known: {}); describe the pre-processing in a sidecar NAME.json or --model-config",
+                KNOWN.map(|k| format!("{k}ImageProcessor")).join(", ")
+            ));
+        }
+        let flag = |k: &str| p.get(k).and_then(|v| v.as_bool());
+        for key in ["crop_pct", "size_divisor", "do_reduce_labels"] {
+            if p.get(key).is_some_and(|v| !v.is_null()) {
+                return Err(format!(
+                    "preprocessor_config.json: '{key}' changes the input in a way framelabel does not reproduce; describe the pre-processing in --model-config"
+                ));
+            }
+        }
+        if flag("do_pad") == Some(true) && p.get("pad_size").is_some_and(|v| !v.is_null()) {
+            return Err(
+                "preprocessor_config.json: do_pad with a pad_size pads every picture to a fixed size, which framelabel does not reproduce".into(),
+            );
+        }
+        let num = |v: &serde_json::Value| v.as_u64().map(|x| x as u32);
         let size = p.get("size");
-        let shortest = size
-            .and_then(|s| s.get("shortest_edge").and_then(num).or_else(|| num(s)))
-            .filter(|_| size.is_some_and(|s| s.get("longest_edge").is_none()));
-        let hw = size.and_then(|s| Some([num(s.get("width")?)?, num(s.get("height")?)?]));
+        let field = |k: &str| size.and_then(|s| s.get(k)).and_then(num);
+        // `size` is an int (the shorter side; with `max_size`, the legacy DETR form), or
+        // {"shortest_edge"[, "longest_edge"]}, or {"height", "width"}.
+        let shortest = field("shortest_edge").or_else(|| size.and_then(num));
+        let longest = field("longest_edge").or_else(|| p.get("max_size").and_then(num));
+        let hw = field("width").zip(field("height")).map(|(w, h)| [w, h]);
+        if field("max_height").is_some() || field("max_width").is_some() {
+            return Err(
+                "preprocessor_config.json: size {max_height, max_width} is not a resize framelabel reproduces".into(),
+            );
+        }
         let crop = p.get("crop_size").and_then(|s| {
             num(s)
                 .map(|n| [n, n])
                 .or_else(|| Some([num(s.get("width")?)?, num(s.get("height")?)?]))
         });
-        let do_crop = p
-            .get("do_center_crop")
-            .and_then(|v| v.as_bool())
-            .unwrap_or(crop.is_some());
-        if let (Some(shorter), Some(crop), true) = (shortest, crop, do_crop) {
+        let do_crop = flag("do_center_crop").unwrap_or(crop.is_some()) && crop.is_some();
+        if flag("do_resize") == Some(false) {
+            c.resize = Some(ResizeKind::None);
+            if do_crop {
+                return Err(
+                    "preprocessor_config.json: a centre crop without a resize is not a pre-processing framelabel reproduces".into(),
+                );
+            }
+        } else if let (Some(shorter), Some(crop), true, None) = (shortest, crop, do_crop, longest) {
             c.resize = Some(ResizeKind::ShorterSideCrop);
             c.shorter = Some(shorter);
             c.input_size = Some(crop);
         } else if let Some(hw) = hw {
             c.resize = Some(ResizeKind::Stretch);
             c.input_size = Some(hw);
+        } else if let Some(shortest) = shortest {
+            c.resize = Some(ResizeKind::KeepAspect);
+            c.shortest_edge = Some(shortest);
+            c.longest_edge = longest;
+        } else if size.is_some() {
+            return Err(format!(
+                "preprocessor_config.json: size {} is not a form framelabel knows",
+                size.map(|s| s.to_string()).unwrap_or_default()
+            ));
+        }
+        if do_crop && c.resize != Some(ResizeKind::ShorterSideCrop) {
+            return Err(
+                "preprocessor_config.json: a centre crop after this resize is not a pre-processing framelabel reproduces".into(),
+            );
         }
         c.channels = Some(Channels::Rgb);
-        // PIL's resample codes: 2 bilinear, 3 bicubic.
+        // PIL's resample codes: 2 bilinear, 3 bicubic (the processors' default is bilinear).
         c.resample = Some(match p.get("resample").and_then(|v| v.as_u64()) {
+            None | Some(2) => Resample::Antialiased,
             Some(3) => Resample::Bicubic,
-            _ => Resample::Antialiased,
+            Some(r) => {
+                return Err(format!(
+                    "preprocessor_config.json: resample {r} (PIL's code) is not bilinear (2) or bicubic (3), the filters framelabel reproduces"
+                ));
+            }
         });
-        let rescale = p
-            .get("do_rescale")
-            .and_then(|v| v.as_bool())
-            .unwrap_or(true);
+        let rescale = flag("do_rescale").unwrap_or(true);
         c.scale = Some(if rescale {
             p.get("rescale_factor")
                 .and_then(|v| v.as_f64())
-                .unwrap_or(1.0 / 255.0) as f32
+                .unwrap_or(1.0 / 255.0)
         } else {
             1.0
         });
@@ -239,11 +373,15 @@ impl ModelConfig {
                 ]
             })
         };
-        if p.get("do_normalize").and_then(|v| v.as_bool()) != Some(false) {
+        if flag("do_normalize") == Some(false) {
+            // No normalisation is a choice of its own, not "leave the family's mean and std".
+            c.mean = Some([0.0; 3]);
+            c.std = Some([1.0; 3]);
+        } else {
             c.mean = triple("image_mean");
             c.std = triple("image_std");
         }
-        c
+        Ok(c)
     }
 }
 
@@ -255,9 +393,10 @@ mod tests {
     #[test]
     fn clip_preprocessor_config_gives_shorter_side_crop() {
         let pre = json!({"crop_size": 224, "do_center_crop": true, "do_normalize": true,
+            "feature_extractor_type": "CLIPFeatureExtractor",
             "do_resize": true, "image_mean": [0.48145466, 0.4578275, 0.40821073],
             "image_std": [0.26862954, 0.26130258, 0.27577711], "resample": 3, "size": 224});
-        let c = ModelConfig::from_hf(None, Some(&pre));
+        let c = ModelConfig::from_hf(None, Some(&pre)).unwrap();
         assert_eq!(c.resize, Some(ResizeKind::ShorterSideCrop));
         assert_eq!(c.shorter, Some(224));
         assert_eq!(c.input_size, Some([224, 224]));
@@ -268,12 +407,13 @@ mod tests {
     #[test]
     fn id2label_fills_gaps_and_overlay_keeps_unset_fields() {
         let cfg = json!({"id2label": {"0": "N/A", "1": "person", "3": "car"}});
-        let pre = json!({"size": {"height": 800, "width": 800}, "do_normalize": false});
-        let c = ModelConfig::from_hf(Some(&cfg), Some(&pre));
+        let pre = json!({"size": {"height": 800, "width": 800}, "do_normalize": false,
+            "image_processor_type": "RTDetrImageProcessor"});
+        let c = ModelConfig::from_hf(Some(&cfg), Some(&pre)).unwrap();
         assert_eq!(c.labels.as_deref().unwrap(), ["N/A", "person", "", "car"]);
         assert_eq!(c.resize, Some(ResizeKind::Stretch));
         assert_eq!(c.input_size, Some([800, 800]));
-        assert_eq!(c.mean, None);
+        assert_eq!((c.mean, c.std), (Some([0.0; 3]), Some([1.0; 3])));
         let over = ModelConfig {
             pad: Some(0),
             labels: Some(vec!["a".into()]),

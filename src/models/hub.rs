@@ -148,9 +148,13 @@ pub fn fetch(spec: &HubSpec, offline: bool) -> Result<HubFiles> {
                 "{files} is not in the hub cache ({}) and --offline (or FRAMELABEL_OFFLINE) forbids downloading it; run once with network access, or use a local .onnx path",
                 cache_dir().display()
             ),
-            _ => format!(
+            _ if spec.file.is_some() => format!(
                 "the repo has no {files} at revision {}; name the ONNX file: hf:{}/PATH.onnx",
                 spec.revision, spec.repo
+            ),
+            _ => format!(
+                "the repo has no {files} at revision {}: framelabel runs ONNX files, and a PyTorch-only repo (such as facebook/detr-resnet-50) has none; name its ONNX file as hf:{}/PATH.onnx, use a repo of ONNX exports of the model (such as Xenova/detr-resnet-50), or export it with `optimum-cli export onnx --model {} OUT/` and give OUT/model.onnx",
+                spec.revision, spec.repo, spec.repo
             ),
         }));
     };

@@ -91,7 +91,11 @@ pub fn resolve(spec_text: &str, spec: &ModelSpec, opts: &ResolveOptions) -> Resu
             if files.preprocessor.is_some() {
                 layers.push(format!("hf:{}/preprocessor_config.json", h.repo));
             }
-            let c = ModelConfig::from_hf(files.config.as_ref(), files.preprocessor.as_ref());
+            let c = ModelConfig::from_hf(files.config.as_ref(), files.preprocessor.as_ref())
+                .map_err(|m| Error::Model {
+                    path: files.model.clone(),
+                    message: format!("hf:{}: {m}", h.repo),
+                })?;
             (files.model, c, None)
         }
     };

@@ -751,17 +751,17 @@ fn embed_input(pre: Preprocess, output: Output) -> impl Fn(&DecodedFrame) -> Vec
         let mut t = Vec::with_capacity((pre.size.0 * pre.size.1 * 3) as usize);
         SCRATCH.with_borrow_mut(|(r, resized, canvas)| {
             if p.canvas == p.scaled {
-                pre.apply_as(r, &f.rgb, src, p.scaled, &mut t);
+                pre.apply_as(&f.rgb, src, p.scaled, &mut t);
                 return;
             }
             // The bars of `--resize pad` are part of the picture `dedup` embeds: draw them, the
             // way the JPEG is drawn, then sample (two resamples, for this mode only).
             match render(r, &f.rgb, src, &output, resized, canvas) {
                 Ok((pixels, p)) => {
-                    pre.apply(r, pixels, p.canvas.0, p.canvas.1, &mut t);
+                    pre.apply(pixels, p.canvas.0, p.canvas.1, &mut t);
                 }
                 Err(_) => {
-                    pre.apply_as(r, &f.rgb, src, p.scaled, &mut t);
+                    pre.apply_as(&f.rgb, src, p.scaled, &mut t);
                 }
             }
         });

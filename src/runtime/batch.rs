@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use fast_image_resize::Resizer;
 use indicatif::ProgressBar;
 
 use super::preprocess::{Preprocess, Transform};
@@ -27,6 +26,9 @@ pub struct Picture {
 
 struct Prepared {
     picture: Picture,
+    /// Model input width and height (the same for every picture unless the fit follows the
+    /// picture's size).
+    input: (u32, u32),
     tensor: Vec<f32>,
 }
 
@@ -53,7 +55,6 @@ pub fn run_pictures(
     } else {
         1
     };
-    let (iw, ih) = pre.size;
     let (job_tx, job_rx) = crossbeam_channel::bounded::<usize>(paths.len());
     for i in 0..paths.len() {
         job_tx.send(i).expect("the receiver is alive");
@@ -68,20 +69,27 @@ pub fn run_pictures(
         for _ in 0..workers.max(1) {
             let (job_rx, prep_tx) = (job_rx.clone(), prep_tx.clone());
             s.spawn(move || {
-                let mut resizer = Resizer::new();
                 for index in job_rx {
                     let Some((rgb, w, h)) = read_rgb(&paths[index]) else {
                         bar.inc(1);
                         continue;
                     };
-                    let mut tensor = Vec::with_capacity((iw * ih * 3) as usize);
-                    let transform = pre.apply(&mut resizer, &rgb, w, h, &mut tensor);
+                    let input = pre.input_size((w, h));
+                    let mut tensor = Vec::with_capacity((input.0 * input.1 * 3) as usize);
+                    let transform = pre.apply(&rgb, w, h, &mut tensor);
                     let picture = Picture {
                         index,
                         transform,
                         size: (w, h),
                     };
-                    if prep_tx.send(Prepared { picture, tensor }).is_err() {
+                    if prep_tx
+                        .send(Prepared {
+                            picture,
+                            input,
+                            tensor,
+                        })
+                        .is_err()
+                    {
                         return;
                     }
                 }
@@ -107,6 +115,7 @@ pub fn run_pictures(
                         }
                         &input
                     };
+                    let (iw, ih) = pending[0].input;
                     let ran = model
                         .run(data, pending.len(), ih as usize, iw as usize)
                         .map(|outputs| Ran {
@@ -117,6 +126,10 @@ pub fn run_pictures(
                     out_tx.send(ran).is_ok() && ok
                 };
                 for p in prep_rx.iter() {
+                    // A batch holds pictures of one input size.
+                    if pending.first().is_some_and(|q| q.input != p.input) && !run(&mut pending) {
+                        return;
+                    }
                     pending.push(p);
                     if pending.len() == batch && !run(&mut pending) {
                         return;

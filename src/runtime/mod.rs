@@ -6,6 +6,7 @@
 //! per process, in a documented order, and a missing one is one clear error that names the fix.
 
 pub mod batch;
+pub mod pil;
 pub mod preprocess;
 
 use std::path::{Path, PathBuf};

@@ -3,9 +3,9 @@
 //! mean/std), so they are written once here as data, and each returns the transform that maps model
 //! coordinates back to the picture instead of hiding it in state for post-processing to find.
 
-use fast_image_resize::images::{Image, ImageRef};
-use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
 use serde::{Deserialize, Serialize};
+
+use super::pil::Filter;
 
 /// How the picture is fitted into the model's input size.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -22,6 +22,46 @@ pub enum Fit {
     Stretch,
     /// Scale so the shorter side is `shorter`, then crop the input size from the centre (ImageNet).
     ShorterSideCrop { shorter: u32 },
+    /// Keep the aspect ratio: the shorter side becomes `shortest`, unless the longer would then pass
+    /// `longest` (the longer side becomes about `longest`), with the rounding of transformers'
+    /// `get_size_with_aspect_ratio` (DETR's `size: {shortest_edge, longest_edge}`). The input is
+    /// the scaled picture, so its size depends on the picture's (the model's input is dynamic);
+    /// one picture at a time, nothing is padded.
+    KeepAspect { shortest: u32, longest: Option<u32> },
+    /// The picture as it is (a processor's `do_resize: false`); the input has its size.
+    Native,
+}
+
+/// transformers' `get_size_with_aspect_ratio((h, w), shortest, longest)` as (width, height).
+pub fn keep_aspect_size(w: u32, h: u32, shortest: u32, longest: Option<u32>) -> (u32, u32) {
+    let (hf, wf) = (h as f64, w as f64);
+    let mut size = shortest as f64;
+    let mut raw = None;
+    if let Some(max) = longest {
+        let (lo, hi) = (hf.min(wf), hf.max(wf));
+        if hi / lo * size > max as f64 {
+            let r = max as f64 * lo / hi;
+            raw = Some(r);
+            // Python's round: half to even.
+            size = r.round_ties_even();
+        }
+    }
+    let (oh, ow) = if (h <= w && hf == size) || (w <= h && wf == size) {
+        (h, w)
+    } else if w < h {
+        let oh = match raw {
+            Some(r) => (r * hf / wf) as u32,
+            None => (size * hf / wf) as u32,
+        };
+        (oh, size as u32)
+    } else {
+        let ow = match raw {
+            Some(r) => (r * wf / hf) as u32,
+            None => (size * wf / hf) as u32,
+        };
+        (size as u32, ow)
+    };
+    (ow.max(1), oh.max(1))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,7 +94,8 @@ pub struct Preprocess {
     pub size: (u32, u32),
     pub fit: Fit,
     pub channels: Channels,
-    pub scale: f32,
+    /// As transformers' `rescale`: the product is taken in double precision, then rounded to float.
+    pub scale: f64,
     pub mean: [f32; 3],
     pub std: [f32; 3],
     #[serde(default)]
@@ -123,16 +164,26 @@ impl Preprocess {
         }
     }
 
+    /// The model input (width, height) for a picture of size `view`: [`Preprocess::size`], except
+    /// for the fits that follow the picture's size.
+    pub fn input_size(&self, view: (u32, u32)) -> (u32, u32) {
+        match self.fit {
+            Fit::KeepAspect { shortest, longest } => {
+                keep_aspect_size(view.0, view.1, shortest, longest)
+            }
+            Fit::Native => view,
+            _ => self.size,
+        }
+    }
+
+    /// Whether every picture gets the same input size.
+    pub fn fixed_size(&self) -> bool {
+        !matches!(self.fit, Fit::KeepAspect { .. } | Fit::Native)
+    }
+
     /// Appends one picture (packed RGB, `w`×`h`) to `batch` as CHW float32 and returns its transform.
-    pub fn apply(
-        &self,
-        resizer: &mut Resizer,
-        rgb: &[u8],
-        w: u32,
-        h: u32,
-        batch: &mut Vec<f32>,
-    ) -> Transform {
-        self.apply_as(resizer, rgb, (w, h), (w, h), batch)
+    pub fn apply(&self, rgb: &[u8], w: u32, h: u32, batch: &mut Vec<f32>) -> Transform {
+        self.apply_as(rgb, (w, h), (w, h), batch)
     }
 
     /// [`Preprocess::apply`] for the picture as it will look at size `view` (a resized copy of `rgb`,
@@ -140,7 +191,6 @@ impl Preprocess {
     /// from `rgb` in one step, so the copy need not exist. The transform maps to `view`.
     pub fn apply_as(
         &self,
-        resizer: &mut Resizer,
         rgb: &[u8],
         src: (u32, u32),
         view: (u32, u32),
@@ -152,10 +202,10 @@ impl Preprocess {
             (src.0 * src.1 * 3) as usize,
             "RGB buffer does not match its size"
         );
-        let (tw, th) = self.size;
+        let (tw, th) = self.input_size(view);
         // Geometry: the size the picture is scaled to, and where the model's window sits on it.
         let (scaled, paste, crop, transform) = match self.fit {
-            Fit::Stretch => {
+            Fit::Stretch | Fit::KeepAspect { .. } | Fit::Native => {
                 let t = Transform {
                     scale: (tw as f64 / w as f64, th as f64 / h as f64),
                     offset: (0.0, 0.0),
@@ -188,12 +238,19 @@ impl Preprocess {
                 ((sw, sh), paste, (0, 0), t)
             }
             Fit::ShorterSideCrop { shorter } => {
-                let r = shorter as f64 / w.min(h) as f64;
-                let sw = ((w as f64 * r).round() as u32).max(tw);
-                let sh = ((h as f64 * r).round() as u32).max(th);
+                // transformers' `get_resize_output_image_size`: the long side is
+                // `int(shorter * long / short)`, truncated; the crop offsets are floored.
+                let long = |side: u32| {
+                    if side == w.min(h) {
+                        shorter
+                    } else {
+                        (shorter as f64 * side as f64 / w.min(h) as f64) as u32
+                    }
+                };
+                let (sw, sh) = (long(w).max(tw), long(h).max(th));
                 let crop = ((sw - tw) / 2, (sh - th) / 2);
                 let t = Transform {
-                    scale: (r, r),
+                    scale: (sw as f64 / w as f64, sh as f64 / h as f64),
                     offset: (-(crop.0 as f64), -(crop.1 as f64)),
                 };
                 ((sw, sh), (0, 0), crop, t)
@@ -211,29 +268,12 @@ impl Preprocess {
             resized = resize_linear_opencv(rgb, src.0, src.1, scaled.0, scaled.1);
             (&resized, scaled.0, crop)
         } else {
-            let image = ImageRef::new(src.0, src.1, rgb, PixelType::U8x3)
-                .expect("buffer size checked above");
-            let mut dst = Image::new(shown.0, shown.1, PixelType::U8x3);
-            let alg = match self.resample {
-                Resample::Linear => ResizeAlg::Interpolation(FilterType::Bilinear),
-                Resample::Antialiased => ResizeAlg::Convolution(FilterType::Bilinear),
-                Resample::Bicubic => ResizeAlg::Convolution(FilterType::CatmullRom),
+            let filter = match self.resample {
+                Resample::Bicubic => Filter::Bicubic,
+                _ => Filter::Bilinear,
             };
-            // The window's box in source pixels.
-            let (fx, fy) = (
-                src.0 as f64 / scaled.0 as f64,
-                src.1 as f64 / scaled.1 as f64,
-            );
-            let opts = ResizeOptions::new().resize_alg(alg).crop(
-                crop.0 as f64 * fx,
-                crop.1 as f64 * fy,
-                shown.0 as f64 * fx,
-                shown.1 as f64 * fy,
-            );
-            resizer
-                .resize(&image, &mut dst, &opts)
-                .expect("same pixel type on both sides");
-            resized = dst.into_vec();
+            let window = (crop.0, crop.1, shown.0, shown.1);
+            resized = super::pil::resize(rgb, src, scaled, window, filter);
             (&resized, shown.0, (0, 0))
         };
         let pad = match self.fit {
@@ -256,9 +296,8 @@ impl Preprocess {
         let stride = stride as usize * 3;
         let (p0, rest) = out.split_at_mut(plane);
         let (p1, p2) = rest.split_at_mut(plane);
-        let value = |c: usize, v: u8| (v as f32 * self.scale - self.mean[c]) / self.std[c];
         for (c, p) in [&mut *p0, &mut *p1, &mut *p2].into_iter().enumerate() {
-            p.fill(value(c, pad));
+            p.fill(self.value(c, pad));
         }
         let tw = tw as usize;
         for y in y_from..y_to {
@@ -367,10 +406,18 @@ unsafe fn hrow_avx2(
     }
 }
 
-/// `value` of [`Preprocess::apply`] for every pixel of a row, from packed pixels to planes.
 impl Preprocess {
-    /// Converts one row; `ch[c]` is the packed channel that goes to plane `c`. Written so the
-    /// compiler vectorises it (with AVX2 where the CPU has it): this runs for every input pixel.
+    /// The input value of byte `v` in channel `c`: `(float(v · scale) − mean[c]) / std[c]` in
+    /// float32, the order and precision of transformers' `rescale` then `normalize`, so tensors are
+    /// bit-identical to a processor's.
+    #[inline(always)]
+    fn value(&self, c: usize, v: u8) -> f32 {
+        ((v as f64 * self.scale) as f32 - self.mean[c]) / self.std[c]
+    }
+
+    /// One row of packed pixels into the three planes; `ch[c]` is the packed channel that goes to
+    /// plane `c`. Written so the compiler vectorises it (with AVX2 where the CPU has it): this runs
+    /// for every input value.
     fn planes_row(&self, src: &[u8], ch: [usize; 3], planes: [&mut [f32]; 3]) {
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx2") {
@@ -392,18 +439,17 @@ impl Preprocess {
         let n = d0.len();
         let (d1, d2) = (&mut d1[..n], &mut d2[..n]);
         let src = &src[..n * 3];
-        let (s, m, sd) = (self.scale, self.mean, self.std);
         if ch == [0, 1, 2] {
             for (i, px) in src.chunks_exact(3).enumerate() {
-                d0[i] = (px[0] as f32 * s - m[0]) / sd[0];
-                d1[i] = (px[1] as f32 * s - m[1]) / sd[1];
-                d2[i] = (px[2] as f32 * s - m[2]) / sd[2];
+                d0[i] = self.value(0, px[0]);
+                d1[i] = self.value(1, px[1]);
+                d2[i] = self.value(2, px[2]);
             }
         } else {
             for (i, px) in src.chunks_exact(3).enumerate() {
-                d0[i] = (px[ch[0]] as f32 * s - m[0]) / sd[0];
-                d1[i] = (px[ch[1]] as f32 * s - m[1]) / sd[1];
-                d2[i] = (px[ch[2]] as f32 * s - m[2]) / sd[2];
+                d0[i] = self.value(0, px[ch[0]]);
+                d1[i] = self.value(1, px[ch[1]]);
+                d2[i] = self.value(2, px[ch[2]]);
             }
         }
     }
@@ -551,7 +597,7 @@ mod tests {
 
     fn run(p: Preprocess, rgb: &[u8], w: u32, h: u32) -> (Vec<f32>, Transform) {
         let mut batch = Vec::new();
-        let t = p.apply(&mut Resizer::new(), rgb, w, h, &mut batch);
+        let t = p.apply(rgb, w, h, &mut batch);
         (batch, t)
     }
 
@@ -621,11 +667,13 @@ mod tests {
         let p = Preprocess::imagenet();
         let (t, _) = run(p, &rgb, w, h);
         // The whole picture scaled to 341×256, then the centre 224×224 (from x = 58, y = 16).
-        let src = ImageRef::new(w, h, &rgb, PixelType::U8x3).unwrap();
-        let mut full = Image::new(341, 256, PixelType::U8x3);
-        let opts = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Bilinear));
-        Resizer::new().resize(&src, &mut full, &opts).unwrap();
-        let full = full.into_vec();
+        let full = crate::runtime::pil::resize(
+            &rgb,
+            (w, h),
+            (341, 256),
+            (0, 0, 341, 256),
+            crate::runtime::pil::Filter::Bilinear,
+        );
         let mut worst = 0f32;
         for y in 0..224usize {
             for x in 0..224usize {

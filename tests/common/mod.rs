@@ -255,17 +255,22 @@ pub fn copy_dir(from: &Path, to: &Path) {
 
 /// Embedding rows by file name, from embeddings.npy and embeddings.json (1280-d MobileNetV2).
 pub fn embeddings(dir: &Path) -> std::collections::HashMap<String, Vec<f32>> {
+    embeddings_of(dir, 1280)
+}
+
+/// Embedding rows of `dims` values by file name, from embeddings.npy and embeddings.json.
+pub fn embeddings_of(dir: &Path, dims: usize) -> std::collections::HashMap<String, Vec<f32>> {
     let bytes = std::fs::read(dir.join("embeddings.npy")).unwrap();
     let npy = npyz::NpyFile::new(&bytes[..]).unwrap();
     let shape = npy.shape().to_vec();
     let data: Vec<f32> = npy.into_vec().unwrap();
     let names: Vec<String> =
         serde_json::from_value(read_json(&dir.join("embeddings.json"))).unwrap();
-    assert_eq!(shape, [names.len() as u64, 1280]);
+    assert_eq!(shape, [names.len() as u64, dims as u64]);
     names
         .into_iter()
         .enumerate()
-        .map(|(i, n)| (n, data[i * 1280..(i + 1) * 1280].to_vec()))
+        .map(|(i, n)| (n, data[i * dims..(i + 1) * dims].to_vec()))
         .collect()
 }
 
