@@ -462,6 +462,23 @@ fn hub_models_run_end_to_end_as_transformers_runs_them() {
         serde_json::json!({"kind": "keep_aspect", "shortest": 800, "longest": 1333})
     );
     assert_eq!(pre["resample"], "antialiased");
+    // Where each value came from.
+    let origins = &v["config_origins"];
+    assert_eq!(origins["labels"], "hf:acme/detr-tiny/config.json");
+    for key in [
+        "resize",
+        "shortest_edge",
+        "longest_edge",
+        "resample",
+        "mean",
+        "std",
+        "scale",
+    ] {
+        assert_eq!(
+            origins[key], "hf:acme/detr-tiny/preprocessor_config.json",
+            "{key}"
+        );
+    }
     let info = framelabel_env(["models", "info", "hf:acme/rtdetr-tiny", "--json"], &env);
     let v: Value = serde_json::from_str(&info.stdout).unwrap();
     let pre = &v["detector"]["preprocess"];
@@ -492,6 +509,18 @@ fn hub_models_run_end_to_end_as_transformers_runs_them() {
         "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225], "labels": labels,
     });
     std::fs::write(tmp.path().join("detr.json"), sidecar.to_string()).unwrap();
+    let info = framelabel_env(["models", "info", local.to_str().unwrap(), "--json"], &env);
+    assert_eq!(info.code, 0, "{}", info.stderr);
+    let v: Value = serde_json::from_str(&info.stdout).unwrap();
+    assert_eq!(
+        v["detector"]["preprocess"]["fit"],
+        serde_json::json!({"kind": "keep_aspect", "shortest": 800, "longest": 1333})
+    );
+    let sidecar_path = tmp.path().join("detr.json");
+    assert_eq!(
+        v["config_origins"]["resample"],
+        sidecar_path.to_str().unwrap()
+    );
 
     for (model, spec, floor) in [
         ("detr-tiny", "hf:acme/detr-tiny".to_string(), 0.95),

@@ -307,7 +307,8 @@ fn model_info(args: &super::ModelInfoArgs) -> crate::Result<i32> {
     };
     let mut info = serde_json::json!({
         "spec": resolved.spec, "file": resolved.file, "sha256": resolved.sha256,
-        "config_files": resolved.config_files, "device": model.device().to_string(),
+        "config_files": resolved.config_files, "config_origins": resolved.origins,
+        "device": model.device().to_string(),
         "runtime": rt.library(),
         "input": {"name": model.input().name, "shape": model.input().shape},
         "outputs": model.outputs().iter().map(|o| serde_json::json!({"name": o.name, "shape": o.shape})).collect::<Vec<_>>(),
@@ -328,6 +329,14 @@ fn model_info(args: &super::ModelInfoArgs) -> crate::Result<i32> {
     }
     if !resolved.config_files.is_empty() {
         println!("config   {}", resolved.config_files.join(", "));
+    }
+    // Which layer set each value; the rest is the family's default.
+    let mut by_layer: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+    for (k, layer) in &resolved.origins {
+        by_layer.entry(layer).or_default().push(k);
+    }
+    for (layer, keys) in by_layer {
+        println!("from     {layer}: {}", keys.join(", "));
     }
     if let Some(d) = info.get("detector") {
         let labels = d["labels"].as_array().map_or(0, |l| l.len());

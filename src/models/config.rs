@@ -420,6 +420,17 @@ mod tests {
             ..Default::default()
         };
         let m = c.clone().overlay(&over);
+        // Every key a layer sets is applied, resample included.
+        let bicubic = ModelConfig {
+            resample: Some(Resample::Bicubic),
+            ..Default::default()
+        };
+        let p = c
+            .clone()
+            .overlay(&bicubic)
+            .preprocess(Preprocess::imagenet(), None)
+            .unwrap();
+        assert_eq!(p.resample, Resample::Bicubic);
         assert_eq!(m.labels.as_deref().unwrap(), ["a"]);
         assert_eq!(m.pad, Some(0));
         assert_eq!(m.input_size, c.input_size);

@@ -70,6 +70,22 @@ pub struct ResolvedModel {
     pub config: ModelConfig,
     /// The config files that were applied, lowest layer first.
     pub config_files: Vec<String>,
+    /// Where each configured key's value came from (the built-in table or a config file); keys
+    /// not listed take the family's default.
+    pub origins: std::collections::BTreeMap<String, String>,
+}
+
+/// Notes `layer` as the origin of every key `config` sets.
+fn note(
+    origins: &mut std::collections::BTreeMap<String, String>,
+    config: &ModelConfig,
+    layer: &str,
+) {
+    if let Ok(serde_json::Value::Object(m)) = serde_json::to_value(config) {
+        for k in m.keys() {
+            origins.insert(k.clone(), layer.to_string());
+        }
+    }
 }
 
 /// Obtains the model file (downloading built-in and hub models unless offline), verifies it and
@@ -77,10 +93,13 @@ pub struct ResolvedModel {
 pub fn resolve(spec_text: &str, spec: &ModelSpec, opts: &ResolveOptions) -> Result<ResolvedModel> {
     let offline = opts.offline || super::offline_from_env();
     let mut layers = Vec::new();
+    let mut origins = std::collections::BTreeMap::new();
     let (file, mut config, task) = match spec {
         ModelSpec::Builtin(b) => {
             let file = super::fetch(&b.download(&super::cache_dir()), offline)?;
-            (file, builtin_config(b), Some(b.task))
+            let c = builtin_config(b);
+            note(&mut origins, &c, "built-in");
+            (file, c, Some(b.task))
         }
         ModelSpec::Local(p) => (p.clone(), ModelConfig::default(), None),
         ModelSpec::Hub(h) => {
@@ -96,6 +115,14 @@ pub fn resolve(spec_text: &str, spec: &ModelSpec, opts: &ResolveOptions) -> Resu
                     path: files.model.clone(),
                     message: format!("hf:{}: {m}", h.repo),
                 })?;
+            note(
+                &mut origins,
+                &c,
+                &format!("hf:{}/preprocessor_config.json", h.repo),
+            );
+            if c.labels.is_some() {
+                origins.insert("labels".into(), format!("hf:{}/config.json", h.repo));
+            }
             (files.model, c, None)
         }
     };
@@ -106,7 +133,9 @@ pub fn resolve(spec_text: &str, spec: &ModelSpec, opts: &ResolveOptions) -> Resu
     };
     let sidecar = named.with_extension("json");
     if sidecar.is_file() {
-        config = config.overlay(&ModelConfig::read(&sidecar)?);
+        let c = ModelConfig::read(&sidecar)?;
+        note(&mut origins, &c, &sidecar.display().to_string());
+        config = config.overlay(&c);
         layers.push(sidecar.display().to_string());
     }
     if let Some(c) = &opts.config {
@@ -116,7 +145,9 @@ pub fn resolve(spec_text: &str, spec: &ModelSpec, opts: &ResolveOptions) -> Resu
                 format!("{}: no such file", c.display()),
             ));
         }
-        config = config.overlay(&ModelConfig::read(c)?);
+        let layer = ModelConfig::read(c)?;
+        note(&mut origins, &layer, &c.display().to_string());
+        config = config.overlay(&layer);
         layers.push(c.display().to_string());
     }
     let sha256 = super::sha256_file(&file)?;
@@ -127,6 +158,7 @@ pub fn resolve(spec_text: &str, spec: &ModelSpec, opts: &ResolveOptions) -> Resu
         task,
         config,
         config_files: layers,
+        origins,
     })
 }
 
