@@ -23,6 +23,67 @@ fn fixture(p: &str) -> PathBuf {
     f
 }
 
+/// The frames every model has references for; CLIP's also have `odd_704x576`, whose centre crop
+/// offset rounds.
+const FRAMES: [&str; 4] = [
+    "vtest_000000",
+    "vtest_000265",
+    "vtest_000530",
+    "wide_640x360",
+];
+const CLIP_FRAMES: [&str; 5] = [
+    "vtest_000000",
+    "vtest_000265",
+    "vtest_000530",
+    "wide_640x360",
+    "odd_704x576",
+];
+
+/// One detection of transformers' `post_process_object_detection`, its box clipped to the frame
+/// as framelabel documents.
+struct Reference {
+    label_id: usize,
+    label: String,
+    score: f64,
+    corners: [f64; 4],
+}
+
+/// `model`'s reference detections on `stem` at `threshold` (0.3 or 0.05), with the frame's
+/// (width, height); boxes the clipping leaves empty are dropped, as framelabel drops them.
+fn reference(model: &str, stem: &str, threshold: f32) -> (Vec<Reference>, (f64, f64)) {
+    let r = read_json(&fixture(&format!("{model}/ref/{stem}.json")));
+    let size = (
+        r["target_size_hw"][1].as_f64().unwrap(),
+        r["target_size_hw"][0].as_f64().unwrap(),
+    );
+    let list = r[&format!("threshold_{threshold}")]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            let b: Vec<f64> = d["box"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_f64().unwrap())
+                .collect();
+            Reference {
+                label_id: d["label_id"].as_u64().unwrap() as usize,
+                label: d["label"].as_str().unwrap().to_string(),
+                score: d["score"].as_f64().unwrap(),
+                corners: [
+                    b[0].clamp(0.0, size.0),
+                    b[1].clamp(0.0, size.1),
+                    b[2].clamp(0.0, size.0),
+                    b[3].clamp(0.0, size.1),
+                ],
+            }
+        })
+        .filter(|d| d.corners[2] > d.corners[0] && d.corners[3] > d.corners[1])
+        .collect();
+    (list, size)
+}
+
 /// A float32 or uint8 `.npy` as f32 values with its shape.
 fn npy(path: &Path) -> (Vec<u64>, Vec<f32>) {
     let bytes = std::fs::read(path).unwrap();
@@ -87,6 +148,24 @@ fn compare(ours: &[f32], want: &[f32], pre: &Preprocess, what: &str) -> f64 {
     share
 }
 
+/// framelabel's tensor for each of `stems` against `model`'s stored `pixel_values` of `shape`.
+fn stored_tensors_match(
+    model: &str,
+    pre: &Preprocess,
+    stems: &[&str],
+    shape: [u64; 4],
+    what: &str,
+) {
+    for stem in stems {
+        let (rgb, w, h) = read_rgb(&fixture(&format!("frames/{stem}.jpg"))).unwrap();
+        let mut ours = Vec::new();
+        pre.apply(&rgb, w, h, &mut ours);
+        let (stored, want) = npy(&fixture(&format!("{model}/ref/{stem}.pixel_values.npy")));
+        assert_eq!(stored, shape, "{what} {stem}");
+        compare(&ours, &want, pre, &format!("{what} {stem}"));
+    }
+}
+
 #[test]
 fn clip_input_tensors_are_transformers_pil_processor_s() {
     for pre_file in [
@@ -99,20 +178,13 @@ fn clip_input_tensors_are_transformers_pil_processor_s() {
             Preprocess::imagenet(),
             Some((224, 224)),
         );
-        for stem in [
-            "vtest_000000",
-            "vtest_000265",
-            "vtest_000530",
-            "wide_640x360",
-            "odd_704x576",
-        ] {
-            let (rgb, w, h) = read_rgb(&fixture(&format!("frames/{stem}.jpg"))).unwrap();
-            let mut ours = Vec::new();
-            pre.apply(&rgb, w, h, &mut ours);
-            let (shape, want) = npy(&fixture(&format!("clip-tiny/ref/{stem}.pixel_values.npy")));
-            assert_eq!(shape, [1, 3, 224, 224]);
-            compare(&ours, &want, &pre, &format!("clip {pre_file} {stem}"));
-        }
+        stored_tensors_match(
+            "clip-tiny",
+            &pre,
+            &CLIP_FRAMES,
+            [1, 3, 224, 224],
+            &format!("clip {pre_file}"),
+        );
     }
 }
 
@@ -133,21 +205,7 @@ fn rtdetr_input_tensors_are_transformers_pil_processor_s() {
         ([0.0; 3], [1.0; 3]),
         "do_normalize false"
     );
-    for stem in [
-        "vtest_000000",
-        "vtest_000265",
-        "vtest_000530",
-        "wide_640x360",
-    ] {
-        let (rgb, w, h) = read_rgb(&fixture(&format!("frames/{stem}.jpg"))).unwrap();
-        let mut ours = Vec::new();
-        pre.apply(&rgb, w, h, &mut ours);
-        let (shape, want) = npy(&fixture(&format!(
-            "rtdetr-tiny/ref/{stem}.pixel_values.npy"
-        )));
-        assert_eq!(shape, [1, 3, 640, 640]);
-        compare(&ours, &want, &pre, &format!("rt-detr {stem}"));
-    }
+    stored_tensors_match("rtdetr-tiny", &pre, &FRAMES, [1, 3, 640, 640], "rt-detr");
 }
 
 /// framelabel's decoding of the stored ONNX outputs of `model` on `stem` at `threshold`, as
@@ -156,16 +214,14 @@ fn decode_stored(
     model: &str,
     stem: &str,
     softmax: bool,
+    top_k: Option<usize>,
     threshold: f32,
 ) -> Vec<(usize, f32, [f32; 4])> {
     use framelabel::detect::decode::{DecodeParams, decode};
     use framelabel::detect::{DetectorSetup, Family, Head};
     use framelabel::runtime::Output;
     use framelabel::runtime::preprocess::Transform;
-    let reference: Value = serde_json::from_slice(
-        &std::fs::read(fixture(&format!("{model}/ref/{stem}.json"))).unwrap(),
-    )
-    .unwrap();
+    let reference = read_json(&fixture(&format!("{model}/ref/{stem}.json")));
     let (h, w) = (
         reference["target_size_hw"][0].as_u64().unwrap() as u32,
         reference["target_size_hw"][1].as_u64().unwrap() as u32,
@@ -197,6 +253,7 @@ fn decode_stored(
             size: (iw, ih),
             ..Preprocess::imagenet()
         },
+        top_k,
     };
     let t = Transform {
         scale: (iw as f64 / w as f64, ih as f64 / h as f64),
@@ -219,57 +276,19 @@ fn decode_stored(
 #[test]
 fn detr_and_rtdetr_outputs_decode_as_transformers_post_processing() {
     for (model, softmax) in [("detr-tiny", true), ("rtdetr-tiny", false)] {
-        for stem in [
-            "vtest_000000",
-            "vtest_000265",
-            "vtest_000530",
-            "wide_640x360",
-        ] {
-            let reference: Value = serde_json::from_slice(
-                &std::fs::read(fixture(&format!("{model}/ref/{stem}.json"))).unwrap(),
-            )
-            .unwrap();
-            let (h, w) = (
-                reference["target_size_hw"][0].as_f64().unwrap() as f32,
-                reference["target_size_hw"][1].as_f64().unwrap() as f32,
-            );
+        for stem in FRAMES {
             for threshold in [0.3f32, 0.05] {
-                let key = format!("threshold_{threshold}");
-                let mut want: Vec<(usize, f32, [f32; 4])> = reference[&key]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|d| {
-                        let b: Vec<f32> = d["box"]
-                            .as_array()
-                            .unwrap()
-                            .iter()
-                            .map(|v| v.as_f64().unwrap() as f32)
-                            .collect();
-                        let clip = [
-                            b[0].clamp(0.0, w),
-                            b[1].clamp(0.0, h),
-                            b[2].clamp(0.0, w),
-                            b[3].clamp(0.0, h),
-                        ];
-                        (
-                            d["label_id"].as_u64().unwrap() as usize,
-                            d["score"].as_f64().unwrap() as f32,
-                            clip,
-                        )
-                    })
-                    .filter(|(_, _, b)| b[2] > b[0] && b[3] > b[1])
-                    .collect();
-                let got = decode_stored(model, stem, softmax, threshold);
+                let (mut want, _) = reference(model, stem, threshold);
+                let got = decode_stored(model, stem, softmax, None, threshold);
                 let what = format!("{model} {stem} at {threshold}");
                 assert_eq!(got.len(), want.len(), "{what}: detections");
                 for g in &got {
                     let i = want
                         .iter()
                         .position(|r| {
-                            r.0 == g.0
-                                && (r.1 - g.1).abs() <= 1e-5
-                                && (0..4).all(|k| (r.2[k] - g.2[k]).abs() <= 0.01)
+                            r.label_id == g.0
+                                && (r.score - g.1 as f64).abs() <= 1e-5
+                                && (0..4).all(|k| (r.corners[k] - g.2[k] as f64).abs() <= 0.01)
                         })
                         .unwrap_or_else(|| panic!("{what}: {g:?} is not in transformers' list"));
                     want.swap_remove(i);
@@ -277,6 +296,19 @@ fn detr_and_rtdetr_outputs_decode_as_transformers_post_processing() {
                 eprintln!("{what}: {} detections as transformers", got.len());
             }
         }
+    }
+    // Deformable and Conditional DETR's processors keep the best 100 pairs: the best 100 of
+    // transformers' 300 (near-ties at the cut aside).
+    for stem in FRAMES {
+        let (want, _) = reference("rtdetr-tiny", stem, 0.05);
+        let got = decode_stored("rtdetr-tiny", stem, false, Some(100), 0.05);
+        assert_eq!(got.len(), 100, "{stem}");
+        let mut scores: Vec<f64> = want.iter().map(|r| r.score).collect();
+        scores.sort_by(|a, b| b.total_cmp(a));
+        assert!(
+            got.iter().all(|g| g.1 as f64 >= scores[100] - 1e-5),
+            "{stem}"
+        );
     }
 }
 
@@ -294,12 +326,7 @@ fn detr_input_tensors_are_transformers_pil_processor_s() {
         "preprocessor_config.legacy.json",
     ] {
         let pre = hf_preprocess("detr-tiny", pre_file, base, None);
-        for stem in [
-            "vtest_000000",
-            "vtest_000265",
-            "vtest_000530",
-            "wide_640x360",
-        ] {
+        for stem in FRAMES {
             let (rgb, w, h) = read_rgb(&fixture(&format!("frames/{stem}.jpg"))).unwrap();
             let (shape, u8s) = npy(&fixture(&format!(
                 "detr-tiny/ref/{stem}.pixel_values_u8.npy"
@@ -398,34 +425,19 @@ fn share_found(dir: &Path, model: &str, stems: &[&str]) -> (f64, usize, usize) {
         .collect();
     let (mut want, mut found) = (0, 0);
     for stem in stems {
-        let reference = read_json(&fixture(&format!("{model}/ref/{stem}.json")));
-        let (h, w) = (
-            reference["target_size_hw"][0].as_f64().unwrap(),
-            reference["target_size_hw"][1].as_f64().unwrap(),
-        );
-        for d in reference["threshold_0.3"].as_array().unwrap() {
-            let b: Vec<f64> = d["box"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|v| v.as_f64().unwrap())
-                .collect();
-            let clip = [
-                b[0].clamp(0.0, w),
-                b[1].clamp(0.0, h),
-                b[2].clamp(0.0, w),
-                b[3].clamp(0.0, h),
-            ];
-            if clip[2] <= clip[0] || clip[3] <= clip[1] || d["label"] == "N/A" {
-                continue;
-            }
+        // `label` writes no box of a placeholder class ("N/A" of DETR's id list).
+        for d in reference(model, stem, 0.3)
+            .0
+            .iter()
+            .filter(|d| d.label != "N/A")
+        {
             want += 1;
             let file = format!("{stem}.jpg");
             if got.iter().any(|g| {
                 g.0 == file
-                    && g.1 == d["label"].as_str().unwrap()
-                    && (g.2 - d["score"].as_f64().unwrap()).abs() <= 1e-3
-                    && (0..4).all(|k| (g.3[k] - clip[k]).abs() <= 1.0)
+                    && g.1 == d.label
+                    && (g.2 - d.score).abs() <= 1e-3
+                    && (0..4).all(|k| (g.3[k] - d.corners[k]).abs() <= 1.0)
             }) {
                 found += 1;
             }
@@ -445,12 +457,6 @@ fn hub_models_run_end_to_end_as_transformers_runs_them() {
     let env = [
         ("HF_HUB_CACHE", hub.to_str().unwrap()),
         ("FRAMELABEL_OFFLINE", "1"),
-    ];
-    let stems = [
-        "vtest_000000",
-        "vtest_000265",
-        "vtest_000530",
-        "wide_640x360",
     ];
 
     let info = framelabel_env(["models", "info", "hf:acme/detr-tiny", "--json"], &env);
@@ -530,7 +536,7 @@ fn hub_models_run_end_to_end_as_transformers_runs_them() {
         let dir = tmp
             .path()
             .join(format!("ds-{}", spec.replace(['/', ':', '.'], "_")));
-        frames_dataset(&dir, &stems);
+        frames_dataset(&dir, &FRAMES);
         let r = framelabel_env(
             [
                 "label",
@@ -544,7 +550,7 @@ fn hub_models_run_end_to_end_as_transformers_runs_them() {
             &env,
         );
         assert_eq!(r.code, 0, "{spec}: {}", r.stderr);
-        let (share, found, total) = share_found(&dir, model, &stems);
+        let (share, found, total) = share_found(&dir, model, &FRAMES);
         eprintln!(
             "{spec}: {found} of transformers' detections found ({:.1} %), {total} in all",
             share * 100.0
@@ -557,15 +563,8 @@ fn hub_models_run_end_to_end_as_transformers_runs_them() {
     }
 
     // CLIP through dedup: every frame kept, its saved (normalised) embedding transformers'.
-    let clip_stems = [
-        "vtest_000000",
-        "vtest_000265",
-        "vtest_000530",
-        "wide_640x360",
-        "odd_704x576",
-    ];
     let dir = tmp.path().join("clip");
-    frames_dataset(&dir, &clip_stems);
+    frames_dataset(&dir, &CLIP_FRAMES);
     let r = framelabel_env(
         [
             "dedup",
@@ -581,7 +580,7 @@ fn hub_models_run_end_to_end_as_transformers_runs_them() {
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
     let ours = embeddings_of(&dir, 32);
-    for stem in clip_stems {
+    for stem in CLIP_FRAMES {
         let reference = read_json(&fixture(&format!("clip-tiny/ref/{stem}.json")));
         let want: Vec<f32> = reference["image_embeds_l2_normalised"]
             .as_array()

@@ -77,7 +77,7 @@ pub fn decode(
         Head::Queries { softmax, .. } => {
             let logits = find(&setup.outputs[0]);
             let boxes = find(&setup.outputs[1]);
-            queries(logits, boxes, b, softmax, input, p.confidence)
+            queries(logits, boxes, b, softmax, setup.top_k, input, p.confidence)
         }
     };
     for d in &mut cands {
@@ -193,7 +193,8 @@ fn grid_cells(input: (f32, f32), n: usize) -> Option<Vec<(f32, f32, f32)>> {
 /// - softmax (DETR, YOLOS: a last "no object" class): softmax over every class, the no-object one
 ///   dropped, one label per query;
 /// - sigmoid (RT-DETR, D-FINE, Deformable DETR, RF-DETR): every (query, class) pair scored alone,
-///   the best `queries` pairs kept, so one query can carry several labels.
+///   the best `top_k` pairs kept (as many as there are queries unless the processor says
+///   otherwise), so one query can carry several labels.
 ///
 /// Either keeps a score strictly above the threshold, as transformers does. Sigmoid pairs come out
 /// best first, softmax queries in query order.
@@ -202,6 +203,7 @@ fn queries(
     boxes: &Output,
     b: usize,
     softmax: bool,
+    top_k: Option<usize>,
     input: (f32, f32),
     conf: f32,
 ) -> Vec<Detection> {
@@ -243,7 +245,7 @@ fn queries(
         }
         return v;
     }
-    // The top `q` of all pairs, then the threshold: the same as the threshold first, then the top q.
+    // The top k of all pairs, then the threshold: the same as the threshold first, then the top k.
     let mut pairs: Vec<(f32, usize)> = l
         .iter()
         .enumerate()
@@ -251,7 +253,7 @@ fn queries(
         .filter(|&(s, _)| s > conf)
         .collect();
     pairs.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-    pairs.truncate(q);
+    pairs.truncate(top_k.unwrap_or(q));
     pairs
         .into_iter()
         .map(|(score, k)| detection(k / c, k % c, score))

@@ -187,6 +187,9 @@ pub struct DetectorSetup {
     /// Class names in score order.
     pub labels: Vec<String>,
     pub preprocess: Preprocess,
+    /// Sigmoid DETR-style heads: the (query, class) pairs kept before the threshold (`None`: as
+    /// many as there are queries).
+    pub top_k: Option<usize>,
 }
 
 impl DetectorSetup {
@@ -266,6 +269,7 @@ impl DetectorSetup {
             outputs,
             labels,
             preprocess,
+            top_k: resolved.config.top_k,
         })
     }
 }

@@ -72,6 +72,11 @@ pub struct ModelConfig {
     /// The output holding the embedding (embedders with several outputs).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub output: Option<String>,
+    /// Sigmoid DETR-style detectors: how many of the best (query, class) pairs are kept before the
+    /// threshold [default: the number of queries, as RT-DETR; Deformable and Conditional DETR's
+    /// processors keep 100].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub top_k: Option<usize>,
 }
 
 impl ModelConfig {
@@ -191,7 +196,7 @@ impl ModelConfig {
         serde_json::from_str(&text).map_err(|e| Error::Model {
             path: path.to_path_buf(),
             message: format!(
-                "not a valid model config ({e}); keys: family, input_size, resize, pad, shorter, shortest_edge, longest_edge, channels, resample, scale, mean, std, labels, output"
+                "not a valid model config ({e}); keys: family, input_size, resize, pad, shorter, shortest_edge, longest_edge, channels, resample, scale, mean, std, labels, output, top_k"
             ),
         })
     }
@@ -215,7 +220,8 @@ impl ModelConfig {
             mean,
             std,
             labels,
-            output
+            output,
+            top_k
         );
         self
     }
@@ -282,6 +288,10 @@ impl ModelConfig {
                 "preprocessor_config.json: image processor '{kind}' is not one framelabel reproduces (known: {}); describe the pre-processing in a sidecar NAME.json or --model-config",
                 KNOWN.map(|k| format!("{k}ImageProcessor")).join(", ")
             ));
+        }
+        // Their `post_process_object_detection` keeps the best 100 pairs (`top_k=100`).
+        if matches!(stem, "DeformableDetr" | "ConditionalDetr") {
+            c.top_k = Some(100);
         }
         let flag = |k: &str| p.get(k).and_then(|v| v.as_bool());
         for key in ["crop_pct", "size_divisor", "do_reduce_labels"] {
@@ -414,6 +424,32 @@ mod tests {
         assert_eq!(c.resize, Some(ResizeKind::Stretch));
         assert_eq!(c.input_size, Some([800, 800]));
         assert_eq!((c.mean, c.std), (Some([0.0; 3]), Some([1.0; 3])));
+        assert_eq!(c.top_k, None);
+        let deformable = json!({"size": {"shortest_edge": 800, "longest_edge": 1333},
+            "image_processor_type": "DeformableDetrImageProcessor"});
+        let d = ModelConfig::from_hf(None, Some(&deformable)).unwrap();
+        assert_eq!(
+            (d.resize, d.top_k),
+            (Some(ResizeKind::KeepAspect), Some(100))
+        );
+        for (bad, why) in [
+            (json!({"size": 224}), "image_processor_type"),
+            (
+                json!({"image_processor_type": "LlavaImageProcessor"}),
+                "LlavaImageProcessor",
+            ),
+            (
+                json!({"image_processor_type": "ConvNextImageProcessor", "crop_pct": 0.875}),
+                "ConvNext",
+            ),
+            (
+                json!({"image_processor_type": "ViTImageProcessor", "resample": 1}),
+                "resample 1",
+            ),
+        ] {
+            let e = ModelConfig::from_hf(None, Some(&bad)).unwrap_err();
+            assert!(e.contains(why), "{e}");
+        }
         let over = ModelConfig {
             pad: Some(0),
             labels: Some(vec!["a".into()]),
