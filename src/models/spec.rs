@@ -190,3 +190,37 @@ fn builtin_config(b: &BuiltinModel) -> ModelConfig {
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::preprocess::Preprocess;
+
+    /// The built-in CLIP embedder is prepared as transformers' CLIP processor prepares it: the same
+    /// pipeline as the openai/clip-vit-base-patch32 processor config (kept in the hf-parity
+    /// fixtures, whose tensors `tests/hf_parity.rs` checks value by value).
+    #[test]
+    fn the_builtin_clip_is_prepared_as_its_processor_config_says() {
+        let clip = BUILTIN
+            .iter()
+            .find(|m| m.name == "clip-vit-b32")
+            .expect("the built-in embedder");
+        let ours = builtin_config(clip)
+            .preprocess(Preprocess::imagenet(), Some((224, 224)))
+            .unwrap();
+        let dir =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/models/hf-parity/clip-tiny");
+        for file in [
+            "preprocessor_config.json",
+            "preprocessor_config.legacy.json",
+        ] {
+            let text = std::fs::read_to_string(dir.join(file)).expect("the shared fixtures");
+            let pre: serde_json::Value = serde_json::from_str(&text).unwrap();
+            let theirs = ModelConfig::from_hf(None, Some(&pre))
+                .unwrap()
+                .preprocess(Preprocess::imagenet(), Some((224, 224)))
+                .unwrap();
+            assert_eq!(ours, theirs, "{file}");
+        }
+    }
+}
