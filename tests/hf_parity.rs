@@ -468,6 +468,7 @@ fn hub_models_run_end_to_end_as_transformers_runs_them() {
         serde_json::json!({"kind": "keep_aspect", "shortest": 800, "longest": 1333})
     );
     assert_eq!(pre["resample"], "antialiased");
+    assert_eq!(pre["size"], "per picture");
     // Where each value came from.
     let origins = &v["config_origins"];
     assert_eq!(origins["labels"], "hf:acme/detr-tiny/config.json");

@@ -294,7 +294,7 @@ fn model_info(args: &super::ModelInfoArgs) -> crate::Result<i32> {
     });
     let as_detector = || crate::detect::DetectorSetup::new(&resolved, &model, family);
     let as_embedder = || crate::embed::EmbedderSetup::new(&resolved, &model);
-    let role = match task {
+    let mut role = match task {
         Some(super::TaskArg::Detector) => serde_json::json!({"detector": as_detector()?}),
         Some(super::TaskArg::Embedder) => serde_json::json!({"embedder": as_embedder()?}),
         None => match as_detector() {
@@ -305,6 +305,14 @@ fn model_info(args: &super::ModelInfoArgs) -> crate::Result<i32> {
             },
         },
     };
+    // A fit that follows each picture's size has no one input size to show.
+    for key in ["detector", "embedder"] {
+        if let Some(p) = role.get_mut(key).and_then(|r| r.get_mut("preprocess"))
+            && matches!(p["fit"]["kind"].as_str(), Some("keep_aspect" | "native"))
+        {
+            p["size"] = "per picture".into();
+        }
+    }
     let mut info = serde_json::json!({
         "spec": resolved.spec, "file": resolved.file, "sha256": resolved.sha256,
         "config_files": resolved.config_files, "config_origins": resolved.origins,
