@@ -116,12 +116,7 @@ fn expected(dataset: &Path, keep: impl Fn(&str, &[f64; 4], (f64, f64)) -> bool) 
         out.insert(name, Vec::new());
     }
     for a in coco["annotations"].as_array().unwrap() {
-        let b: Vec<f64> = a["bbox"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_f64().unwrap())
-            .collect();
+        let b = f64s(&a["bbox"]);
         let (name, size) = &images[&a["image_id"].as_u64().unwrap()];
         let label = &cats[&a["category_id"].as_u64().unwrap()];
         let corners = [b[0], b[1], b[0] + b[2], b[1] + b[3]];

@@ -61,12 +61,7 @@ fn reference(model: &str, stem: &str, threshold: f32) -> (Vec<Reference>, (f64, 
         .unwrap()
         .iter()
         .map(|d| {
-            let b: Vec<f64> = d["box"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|v| v.as_f64().unwrap())
-                .collect();
+            let b = f64s(&d["box"]);
             Reference {
                 label_id: d["label_id"].as_u64().unwrap() as usize,
                 label: d["label"].as_str().unwrap().to_string(),
@@ -409,12 +404,7 @@ fn share_found(dir: &Path, model: &str, stems: &[&str]) -> (f64, usize, usize) {
         .unwrap()
         .iter()
         .map(|a| {
-            let b: Vec<f64> = a["bbox"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|v| v.as_f64().unwrap())
-                .collect();
+            let b = f64s(&a["bbox"]);
             (
                 names[&a["image_id"].as_u64().unwrap()].clone(),
                 cats[&a["category_id"].as_u64().unwrap()].clone(),

@@ -33,12 +33,7 @@ fn boxes_by_file(coco: &Value) -> std::collections::HashMap<String, Vec<[f64; 6]
     let names = image_names(coco);
     let mut out: std::collections::HashMap<String, Vec<[f64; 6]>> = Default::default();
     for a in coco["annotations"].as_array().unwrap() {
-        let b: Vec<f64> = a["bbox"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_f64().unwrap())
-            .collect();
+        let b = f64s(&a["bbox"]);
         let class = cats
             .iter()
             .position(|&c| c == a["category_id"].as_u64().unwrap())
@@ -141,12 +136,7 @@ fn yolox_boxes_match_the_official_demo_and_coco_tools_load_them() {
     let anns = coco["annotations"].as_array().unwrap();
     assert_eq!(anns[0]["id"], 1);
     for a in anns {
-        let b: Vec<f64> = a["bbox"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_f64().unwrap())
-            .collect();
+        let b = f64s(&a["bbox"]);
         assert!(
             b[0] >= 0.0 && b[1] >= 0.0 && b[0] + b[2] <= 768.01 && b[1] + b[3] <= 576.01,
             "{a}"

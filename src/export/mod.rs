@@ -405,7 +405,7 @@ pub fn export(cfg: &ExportConfig) -> Result<Vec<Exported>> {
     Ok(done)
 }
 
-/// The images of one subset (every image without a split), with their index in [`Labels::images`].
+/// The images of one subset (every image without a split), in [`Labels::images`] order.
 fn members<'a>(
     labels: &'a Labels,
     split: Option<&'a Split>,

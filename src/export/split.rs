@@ -274,7 +274,7 @@ pub fn split(images: &[Image], cfg: &SplitConfig) -> Result<Split> {
         };
         members.entry((&im.video, block)).or_default().push(i);
     }
-    let mut units: Vec<((&str, i64), Vec<usize>)> = members.into_iter().collect();
+    let units: Vec<((&str, i64), Vec<usize>)> = members.into_iter().collect();
     let subsets = cfg.shares.subsets();
     let total = images.len() as f64;
     let targets: Vec<(Subset, f64)> = subsets
@@ -311,7 +311,7 @@ pub fn split(images: &[Image], cfg: &SplitConfig) -> Result<Split> {
         })
         .collect();
     let mut records = Vec::with_capacity(units.len());
-    for (u, ((video, block), list)) in units.iter_mut().enumerate() {
+    for (u, ((video, block), list)) in units.iter().enumerate() {
         let s = unit_subset[u];
         for &i in list.iter() {
             of_image[i] = s;

@@ -274,6 +274,15 @@ pub fn embeddings_of(dir: &Path, dims: usize) -> std::collections::HashMap<Strin
         .collect()
 }
 
+/// A JSON array of numbers (a COCO `bbox`, a reference `box`) as f64 values.
+pub fn f64s(v: &Value) -> Vec<f64> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect()
+}
+
 pub fn dot(a: &[f32], b: &[f32]) -> f64 {
     a.iter()
         .zip(b)
