@@ -7,6 +7,7 @@ mod dedup;
 mod export;
 mod extract_bad_input;
 mod extract_formats;
+mod extract_long;
 mod extract_output;
 mod extract_quality;
 mod hf_parity;

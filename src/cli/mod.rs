@@ -980,6 +980,10 @@ pub struct FrameArgs {
         help_heading = "Sampling"
     )]
     pub end: Option<String>,
+    /// Take key frames only; the decoder skips the others, so this costs a fraction of decoding
+    /// every frame. With --fps F, at most F key frames per second of video.
+    #[arg(long, conflicts_with = "every", help_heading = "Sampling")]
+    pub keyframes: bool,
     /// At most N sampled frames per video (the original tool's --n_runs).
     #[arg(
         long,
@@ -1175,6 +1179,7 @@ impl FrameArgs {
                 start,
                 end,
                 max_frames,
+                keyframes: self.keyframes,
             },
             quality,
             output,

@@ -22,6 +22,16 @@ use crate::extract::sample::Decision;
 /// Consecutive read errors after which the rest of a file is given up as unreadable.
 const MAX_CONSECUTIVE_READ_ERRORS: u32 = 64;
 
+/// Packets checked for timestamps before the decoder is told to skip frames: several key-frame
+/// intervals of usual footage.
+const PROBED_PACKETS: usize = 600;
+
+/// Whether the demuxer marked `packet` as one the decoder decodes but does not output (the part
+/// of an edit list before its start).
+fn discarded(packet: &ffmpeg::Packet) -> bool {
+    packet.flags().bits() & ffmpeg::ffi::AV_PKT_FLAG_DISCARD != 0
+}
+
 /// What the container says about the video stream.
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct VideoInfo {
@@ -196,6 +206,21 @@ pub struct VideoSource {
     info: VideoInfo,
     /// Where [`VideoSource::seek`] put decoding: its frames are numbered from this key frame on.
     from: Option<Keyframe>,
+    path: std::path::PathBuf,
+    /// Only key frames are taken ([`VideoSource::keyframes_only`]).
+    keyframes: Option<KeyframeMode>,
+}
+
+/// How key frames alone are taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyframeMode {
+    /// The decoder skips every other frame (`skip_frame`); frames are numbered from the packets'
+    /// timestamps, as a full decoding numbers them.
+    Skip,
+    /// Every frame is decoded and only key frames are taken: the file's packets do not all carry
+    /// timestamps, so the frames the decoder skipped could not be counted.
+    Full,
 }
 
 impl VideoSource {
@@ -309,7 +334,96 @@ impl VideoSource {
             start,
             info,
             from: None,
+            path: path.to_path_buf(),
+            keyframes: None,
         })
+    }
+
+    /// Takes key frames alone. When every packet of the file's first stretch carries its
+    /// timestamps, the decoder is told to skip the others, which are then never decoded; else
+    /// every frame is decoded and key frames are picked from them. Returns how.
+    pub fn keyframes_only(&mut self) -> KeyframeMode {
+        let mode = if self.packets_stamped(PROBED_PACKETS) {
+            // SAFETY: the codec context is open and owned by the decoder; skip_frame is a plain
+            // field the decoder reads for every packet.
+            unsafe {
+                (*self.decoder.as_mut_ptr()).skip_frame = ffmpeg::ffi::AVDiscard::AVDISCARD_NONKEY;
+            }
+            KeyframeMode::Skip
+        } else {
+            KeyframeMode::Full
+        };
+        self.keyframes = Some(mode);
+        mode
+    }
+
+    /// Whether the first `n` video packets all carry a presentation and a decoding timestamp
+    /// (read from a second opening of the file, so decoding still starts at the beginning).
+    fn packets_stamped(&self, n: usize) -> bool {
+        let Ok(mut input) = ffmpeg::format::input(&self.path) else {
+            return false;
+        };
+        let mut seen = 0;
+        for (stream, packet) in input.packets() {
+            if stream.index() != self.stream {
+                continue;
+            }
+            if packet.pts().is_none() || packet.dts().is_none() {
+                return false;
+            }
+            seen += 1;
+            if seen >= n {
+                break;
+            }
+        }
+        seen > 0
+    }
+
+    /// The last key frame at or before `t` seconds, with the index a decoding from the start
+    /// gives it, found by reading the packets up to `t` without decoding them: a frame's index is
+    /// the number of packets stamped before it. `None` when there is no such key frame past the
+    /// first, or a packet carries no timestamps (the index cannot be known): decode from the start.
+    pub fn keyframe_before(&self, t: f64) -> Option<Keyframe> {
+        if !(self.time_base > 0.0 && t > 0.0) {
+            return None;
+        }
+        let target = self.start + (t / self.time_base).floor() as i64;
+        let mut input = ffmpeg::format::input(&self.path).ok()?;
+        let mut stamps = Vec::new();
+        let mut key: Option<i64> = None;
+        let mut failures = 0;
+        loop {
+            let mut packet = ffmpeg::Packet::empty();
+            match packet.read(&mut input) {
+                Ok(()) => {}
+                Err(ffmpeg::Error::Eof) => break,
+                Err(_) => {
+                    failures += 1;
+                    if failures >= MAX_CONSECUTIVE_READ_ERRORS {
+                        return None;
+                    }
+                    continue;
+                }
+            }
+            failures = 0;
+            if packet.stream() != self.stream {
+                continue;
+            }
+            let (pts, dts) = (packet.pts()?, packet.dts()?);
+            if !discarded(&packet) {
+                stamps.push(pts);
+            }
+            if packet.is_key() && pts <= target && key.is_none_or(|k| pts > k) {
+                key = Some(pts);
+            }
+            // No later packet shows before this one's decoding time.
+            if dts >= target {
+                break;
+            }
+        }
+        let ts = key?;
+        let index = stamps.iter().filter(|&&p| p < ts).count() as u64;
+        (index > 0).then_some(Keyframe { index, ts })
     }
 
     /// Makes decoding start at `k`, a key frame an earlier decoding of this file met (its
@@ -345,92 +459,33 @@ impl VideoSource {
     pub fn run(
         mut self,
         pool: &BufferPool,
-        mut decide: impl FnMut(u64, f64) -> Decision,
-        mut emit: impl FnMut(DecodedFrame) -> bool,
+        decide: impl FnMut(u64, f64) -> Decision,
+        emit: impl FnMut(DecodedFrame) -> bool,
     ) -> DecodeStats {
-        let mut stats = DecodeStats::default();
-        let mut state = FrameState {
-            turn: self.info.rotation.map(|ccw| 360 - ccw),
-            scaler: None,
-            decoded: ffmpeg::frame::Video::empty(),
-            rgb: ffmpeg::frame::Video::empty(),
+        let counting = self.keyframes == Some(KeyframeMode::Skip);
+        let mut run = Run {
+            stats: DecodeStats::default(),
+            state: FrameState {
+                turn: self.info.rotation.map(|ccw| 360 - ccw),
+                scaler: None,
+                decoded: ffmpeg::frame::Video::empty(),
+                rgb: ffmpeg::frame::Video::empty(),
+            },
+            next: 0,
+            align: self.from,
+            count: counting.then(|| PacketCount::new(self.from)),
+            waiting: std::collections::VecDeque::new(),
+            keyframes_only: self.keyframes.is_some(),
+            stop: false,
+            time_base: self.time_base,
+            start: self.start,
+            fps: self.info.fps,
+            pool,
+            decide,
+            emit,
         };
         let mut consecutive_read_errors = 0;
-        let mut stop = false;
-        let fps = self.info.fps;
-        // After a seek: the key frame to come back to, before which frames are not counted.
-        let mut align = self.from;
-
-        let mut drain = |decoder: &mut ffmpeg::decoder::Video,
-                         stats: &mut DecodeStats,
-                         stop: &mut bool| {
-            while !*stop {
-                match decoder.receive_frame(&mut state.decoded) {
-                    Ok(()) => {}
-                    Err(ffmpeg::Error::Other { errno }) if errno == ffmpeg::util::error::EAGAIN => {
-                        break;
-                    }
-                    Err(ffmpeg::Error::Eof) => break,
-                    Err(_) => {
-                        stats.decode_errors += 1;
-                        break;
-                    }
-                }
-                if let Some(k) = align {
-                    match state.decoded.timestamp() {
-                        Some(ts) if ts < k.ts => continue,
-                        Some(ts) if ts == k.ts => {
-                            stats.decoded = k.index;
-                            align = None;
-                        }
-                        _ => {
-                            stats.misaligned = true;
-                            *stop = true;
-                            break;
-                        }
-                    }
-                }
-                let index = stats.decoded;
-                stats.decoded += 1;
-                if state.decoded.is_key()
-                    && let Some(ts) = state.decoded.timestamp()
-                {
-                    stats.keyframes.push(Keyframe { index, ts });
-                }
-                if state.decoded.is_corrupt() || state.decoded.has_decode_errors() {
-                    stats.corrupt_frames += 1;
-                    continue;
-                }
-                let pts = match state.decoded.timestamp() {
-                    Some(ts) if self.time_base > 0.0 => (ts - self.start) as f64 * self.time_base,
-                    _ => fps.map(|f| index as f64 / f).unwrap_or(0.0),
-                };
-                match decide(index, pts) {
-                    Decision::Skip => continue,
-                    Decision::Stop => {
-                        stats.stopped_early = true;
-                        *stop = true;
-                    }
-                    d @ (Decision::Take | Decision::TakeLast) => {
-                        match state.convert_rgb(index, pts, pool.take()) {
-                            Some(frame) => {
-                                if !emit(frame) {
-                                    stats.stopped_early = true;
-                                    *stop = true;
-                                }
-                            }
-                            None => stats.decode_errors += 1,
-                        }
-                        if d == Decision::TakeLast {
-                            stats.stopped_early = true;
-                            *stop = true;
-                        }
-                    }
-                }
-            }
-        };
-
-        while !stop {
+        while !run.stop {
             // A packet of its own each time: `av_read_frame` overwrites the packet it is given
             // without releasing its data, so reusing one kept every packet of the file in memory
             // (the whole compressed video by its end). Dropping it releases the data.
@@ -439,10 +494,10 @@ impl VideoSource {
                 Ok(()) => consecutive_read_errors = 0,
                 Err(ffmpeg::Error::Eof) => break,
                 Err(_) => {
-                    stats.read_errors += 1;
+                    run.stats.read_errors += 1;
                     consecutive_read_errors += 1;
                     if consecutive_read_errors >= MAX_CONSECUTIVE_READ_ERRORS {
-                        stats.truncated = true;
+                        run.stats.truncated = true;
                         break;
                     }
                     continue;
@@ -451,20 +506,230 @@ impl VideoSource {
             if packet.stream() != self.stream {
                 continue;
             }
-            stats.packets += 1;
-            if self.decoder.send_packet(&packet).is_err() {
-                stats.decode_errors += 1;
+            run.stats.packets += 1;
+            if let Some(count) = &mut run.count {
+                count.saw(&packet);
             }
-            drain(&mut self.decoder, &mut stats, &mut stop);
+            if self.decoder.send_packet(&packet).is_err() {
+                run.stats.decode_errors += 1;
+            }
+            run.drain(&mut self.decoder);
+            run.resolve();
         }
-        if !stop {
+        if !run.stop {
             let _ = self.decoder.send_eof();
-            drain(&mut self.decoder, &mut stats, &mut stop);
+            run.drain(&mut self.decoder);
         }
-        if !stats.stopped_early && self.info.frames_indexed.is_some_and(|n| stats.packets < n) {
+        if let Some(count) = &mut run.count {
+            count.finished = true;
+        }
+        run.resolve();
+        let mut stats = run.stats;
+        // After a seek, the packets before its key frame were not read.
+        let skipped = self.from.map_or(0, |k| k.index);
+        if !stats.stopped_early
+            && self
+                .info
+                .frames_indexed
+                .is_some_and(|n| stats.packets + skipped < n)
+        {
             stats.truncated = true;
         }
         stats
+    }
+}
+
+/// Frame indices from packet timestamps, for a decoder that does not output every frame: the
+/// frame stamped `ts` is preceded by the frames of every packet stamped before it. Frames come out
+/// in presentation order, so the packets before each are counted once, from a heap.
+struct PacketCount {
+    /// Frames before `floor` (where a seek put decoding) are counted in `base`.
+    floor: i64,
+    base: u64,
+    /// Timestamps read, not yet counted.
+    ahead: std::collections::BinaryHeap<std::cmp::Reverse<i64>>,
+    counted: u64,
+    /// The latest decoding timestamp read: no later packet shows before it.
+    read_to: i64,
+    /// The file's packets are all read.
+    finished: bool,
+}
+
+impl PacketCount {
+    fn new(from: Option<Keyframe>) -> Self {
+        PacketCount {
+            floor: from.map_or(i64::MIN, |k| k.ts),
+            base: from.map_or(0, |k| k.index),
+            ahead: Default::default(),
+            counted: 0,
+            read_to: i64::MIN,
+            finished: false,
+        }
+    }
+
+    fn saw(&mut self, packet: &ffmpeg::Packet) {
+        let pts = packet.pts();
+        if let Some(p) = pts
+            && p >= self.floor
+            && !discarded(packet)
+        {
+            self.ahead.push(std::cmp::Reverse(p));
+        }
+        // A packet without a decoding time shows no earlier than its presentation time.
+        if let Some(d) = packet.dts().or(pts) {
+            self.read_to = self.read_to.max(d);
+        }
+    }
+
+    /// The index of the frame stamped `ts`, once every packet that shows before it has been read.
+    fn index(&mut self, ts: i64) -> Option<u64> {
+        if !self.finished && self.read_to < ts {
+            return None;
+        }
+        while let Some(&std::cmp::Reverse(p)) = self.ahead.peek() {
+            if p >= ts {
+                break;
+            }
+            self.ahead.pop();
+            self.counted += 1;
+        }
+        Some(self.base + self.counted)
+    }
+}
+
+/// One decoding in progress: what [`VideoSource::run`] keeps between packets.
+struct Run<'p, D, E> {
+    stats: DecodeStats,
+    state: FrameState,
+    /// The index of the next frame out of the decoder, when every frame is decoded.
+    next: u64,
+    /// After a seek: the key frame to come back to, before which frames are not counted.
+    align: Option<Keyframe>,
+    /// With the decoder skipping frames: their indices from the packets.
+    count: Option<PacketCount>,
+    /// Frames out of the decoder whose index waits for packets not read yet.
+    waiting: std::collections::VecDeque<ffmpeg::frame::Video>,
+    keyframes_only: bool,
+    stop: bool,
+    time_base: f64,
+    start: i64,
+    fps: Option<f64>,
+    pool: &'p BufferPool,
+    decide: D,
+    emit: E,
+}
+
+impl<D, E> Run<'_, D, E>
+where
+    D: FnMut(u64, f64) -> Decision,
+    E: FnMut(DecodedFrame) -> bool,
+{
+    /// Takes every frame the decoder has ready.
+    fn drain(&mut self, decoder: &mut ffmpeg::decoder::Video) {
+        while !self.stop {
+            match decoder.receive_frame(&mut self.state.decoded) {
+                Ok(()) => {}
+                Err(ffmpeg::Error::Other { errno }) if errno == ffmpeg::util::error::EAGAIN => {
+                    break;
+                }
+                Err(ffmpeg::Error::Eof) => break,
+                Err(_) => {
+                    self.stats.decode_errors += 1;
+                    break;
+                }
+            }
+            if let Some(k) = self.align {
+                match self.state.decoded.timestamp() {
+                    Some(ts) if ts < k.ts => continue,
+                    Some(ts) if ts == k.ts => {
+                        self.next = k.index;
+                        self.align = None;
+                    }
+                    _ => {
+                        self.stats.misaligned = true;
+                        self.stop = true;
+                        break;
+                    }
+                }
+            }
+            self.stats.decoded += 1;
+            if self.count.is_some() {
+                // Kept (a new reference, not a copy) until its index is known.
+                let mut frame = ffmpeg::frame::Video::empty();
+                std::mem::swap(&mut frame, &mut self.state.decoded);
+                self.waiting.push_back(frame);
+                self.resolve();
+            } else {
+                let index = self.next;
+                self.next += 1;
+                self.take(index);
+            }
+        }
+    }
+
+    /// Takes the waiting frames whose index is known now.
+    fn resolve(&mut self) {
+        while !self.stop {
+            let Some(count) = &mut self.count else {
+                return;
+            };
+            let Some(front) = self.waiting.front() else {
+                return;
+            };
+            let index = match front.timestamp() {
+                Some(ts) => match count.index(ts) {
+                    Some(i) => i,
+                    None => return,
+                },
+                // Cannot be placed: numbered after the frames counted so far.
+                None => count.base + count.counted,
+            };
+            self.state.decoded = self.waiting.pop_front().expect("a waiting frame");
+            self.take(index);
+        }
+    }
+
+    /// Samples the frame in `state.decoded`, numbered `index`, and hands it on if taken.
+    fn take(&mut self, index: u64) {
+        let frame = &self.state.decoded;
+        if frame.is_key()
+            && let Some(ts) = frame.timestamp()
+        {
+            self.stats.keyframes.push(Keyframe { index, ts });
+        }
+        if frame.is_corrupt() || frame.has_decode_errors() {
+            self.stats.corrupt_frames += 1;
+            return;
+        }
+        if self.keyframes_only && !frame.is_key() {
+            return;
+        }
+        let pts = match frame.timestamp() {
+            Some(ts) if self.time_base > 0.0 => (ts - self.start) as f64 * self.time_base,
+            _ => self.fps.map(|f| index as f64 / f).unwrap_or(0.0),
+        };
+        match (self.decide)(index, pts) {
+            Decision::Skip => {}
+            Decision::Stop => {
+                self.stats.stopped_early = true;
+                self.stop = true;
+            }
+            d @ (Decision::Take | Decision::TakeLast) => {
+                match self.state.convert_rgb(index, pts, self.pool.take()) {
+                    Some(frame) => {
+                        if !(self.emit)(frame) {
+                            self.stats.stopped_early = true;
+                            self.stop = true;
+                        }
+                    }
+                    None => self.stats.decode_errors += 1,
+                }
+                if d == Decision::TakeLast {
+                    self.stats.stopped_early = true;
+                    self.stop = true;
+                }
+            }
+        }
     }
 }
 

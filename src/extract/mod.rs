@@ -91,6 +91,15 @@ pub struct VideoSummary {
     pub elapsed_s: f64,
     /// Decoded frames per second of wall time.
     pub fps: f64,
+    /// How key frames alone were taken (`--keyframes`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sampler: Option<decode::KeyframeMode>,
+    /// The longest stretch between two key frames decoding met, in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keyframe_gap_s: Option<f64>,
+    /// The index of the key frame `--start` sought to; none when decoding began at the start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sought_to: Option<u64>,
     /// The key frames decoding met, for `run` to decode kept frames again from the nearest one.
     #[serde(skip)]
     pub keyframes: Vec<decode::Keyframe>,
@@ -496,7 +505,17 @@ fn process_video(
         defer,
     } = sink;
     let started = Instant::now();
-    let source = VideoSource::open(&video.path)?;
+    let open = || -> Result<(VideoSource, Option<decode::KeyframeMode>)> {
+        let mut source = VideoSource::open(&video.path)?;
+        let mode = cfg.sampling.keyframes.then(|| source.keyframes_only());
+        Ok((source, mode))
+    };
+    let (mut source, keyframe_mode) = open()?;
+    let sought = cfg
+        .sampling
+        .start
+        .and_then(|t| source.keyframe_before(t))
+        .filter(|&k| source.seek(k));
     let info = source.info().clone();
     let total = info
         .frames_indexed
@@ -535,21 +554,27 @@ fn process_video(
                 let mut sampler = Sampler::new(cfg.sampling);
                 let mut seq = 0u64;
                 let bar = bar.clone();
-                let stats = source.run(
-                    &pool,
-                    |index, pts| {
-                        bar.inc(1);
-                        sampler.decide(index, pts)
-                    },
-                    |frame| {
-                        if abort.load(Ordering::Relaxed) {
-                            return false;
-                        }
-                        let ok = job_tx.send(Job { seq, frame }).is_ok();
-                        seq += 1;
-                        ok
-                    },
-                );
+                let mut decide = |index: u64, pts| {
+                    bar.set_position(index + 1);
+                    sampler.decide(index, pts)
+                };
+                let mut emit = |frame| {
+                    if abort.load(Ordering::Relaxed) {
+                        return false;
+                    }
+                    let ok = job_tx.send(Job { seq, frame }).is_ok();
+                    seq += 1;
+                    ok
+                };
+                let mut stats = source.run(&pool, &mut decide, &mut emit);
+                if stats.misaligned {
+                    // The seek landed past its key frame, and nothing was taken: from the start.
+                    tracing::debug!(video = %video.shown, "seek missed; decoding from the start");
+                    stats = match open() {
+                        Ok((source, _)) => source.run(&pool, &mut decide, &mut emit),
+                        Err(_) => stats,
+                    };
+                }
                 drop(job_tx);
                 stats
             })
@@ -637,7 +662,10 @@ fn process_video(
     summary.read_errors = stats.read_errors;
     summary.truncated = stats.truncated;
     summary.warnings = stats.warnings(&info);
+    summary.keyframe_gap_s = keyframe_gap(&stats.keyframes, &info, !stats.stopped_early);
     summary.keyframes = stats.keyframes;
+    summary.sampler = keyframe_mode;
+    summary.sought_to = sought.filter(|_| !stats.misaligned).map(|k| k.index);
     summary.info = Some(info);
     summary.elapsed_s = started.elapsed().as_secs_f64();
     summary.fps = if summary.elapsed_s > 0.0 {
@@ -646,6 +674,22 @@ fn process_video(
         0.0
     };
     Ok(summary)
+}
+
+/// The longest time between two consecutive key frames decoding met, or between the last and the
+/// end of the video when decoding went through to it, from frame indices and the frame rate.
+fn keyframe_gap(keyframes: &[decode::Keyframe], info: &VideoInfo, to_end: bool) -> Option<f64> {
+    let fps = info.fps?;
+    let tail = keyframes
+        .last()
+        .zip(info.duration.filter(|_| to_end))
+        .map(|(k, d)| ((d * fps).round() as u64).saturating_sub(k.index));
+    let gap = keyframes
+        .windows(2)
+        .map(|w| w[1].index.saturating_sub(w[0].index))
+        .chain(tail)
+        .max()?;
+    Some((gap as f64 / fps * 1000.0).round() / 1000.0)
 }
 
 /// Metrics, status, and (for frames that are written) resize + JPEG for one frame, or the picture

@@ -22,6 +22,9 @@ pub struct Sampling {
     pub end: Option<f64>,
     /// At most this many sampled frames per video.
     pub max_frames: Option<u64>,
+    /// Key frames alone are sampled (the rate then bounds how many).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub keyframes: bool,
 }
 
 impl Default for Sampling {
@@ -31,6 +34,7 @@ impl Default for Sampling {
             start: None,
             end: None,
             max_frames: None,
+            keyframes: false,
         }
     }
 }

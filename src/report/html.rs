@@ -166,6 +166,14 @@ fn overview(h: &mut String, s: &Summary) {
         );
     }
     h.push_str("</div>");
+    let _ = write!(
+        h,
+        "<p class=\"note\" id=\"sampler\">Sampled: {}.</p>",
+        text(&s.sampler)
+    );
+    for w in &s.warnings {
+        let _ = write!(h, "<p class=\"note warning\">{}</p>", text(w));
+    }
     if !s.labelled {
         h.push_str(
             "<p class=\"note\">Not labelled yet: <code>framelabel label DIR</code> adds the boxes.</p>",

@@ -80,6 +80,10 @@ pub struct Summary {
     pub parameters: Parameters,
     pub videos: Vec<VideoCounts>,
     pub totals: VideoCounts,
+    /// How frames were sampled, in words.
+    pub sampler: String,
+    /// What the user should know before trusting the numbers below.
+    pub warnings: Vec<String>,
     /// Whether `annotations.json` exists.
     pub labelled: bool,
     /// Boxes of `annotations.json` (after the label filters).
@@ -122,6 +126,13 @@ pub struct VideoCounts {
     /// Kept frames with at least one box.
     pub labelled: u64,
     pub boxes: u64,
+    /// With `--keyframes`: `skip` (the decoder skipped other frames) or `full` (it decoded every
+    /// frame; the file's packets carry no timestamps).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sampler: Option<String>,
+    /// The longest time between two key frames decoding met, in seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keyframe_gap_s: Option<f64>,
 }
 
 impl VideoCounts {
@@ -137,6 +148,8 @@ impl VideoCounts {
             kept: 0,
             labelled: 0,
             boxes: 0,
+            sampler: None,
+            keyframe_gap_s: None,
         }
     }
 
@@ -315,6 +328,8 @@ pub fn report(cfg: &ReportConfig) -> Result<Summary> {
         .map(|im| (im.file_name.as_str(), im))
         .collect();
     let (videos, totals) = video_counts(&run, &records, &by_name);
+    let sampling = &run["parameters"]["sampling"];
+    let warnings = keyframe_warnings(sampling, &videos);
     let classes = labels.as_ref().map(class_stats).unwrap_or_default();
     let predictions = read_prediction_scores(&dataset)?;
     let confidence = threshold(&run["label"]["parameters"]["confidence"]);
@@ -340,6 +355,8 @@ pub fn report(cfg: &ReportConfig) -> Result<Summary> {
                 },
                 videos,
                 totals,
+                sampler: sampler_words(sampling),
+                warnings,
                 labelled: labels.is_some(),
                 boxes: labels.as_ref().map_or(0, |l| l.boxes() as u64),
                 predictions: predictions.as_ref().map(|p| p.len() as u64),
@@ -373,6 +390,49 @@ pub fn report(cfg: &ReportConfig) -> Result<Summary> {
     Ok(summary)
 }
 
+/// Key frames further apart than this are more than a user of `--keyframes` likely expects.
+const KEYFRAME_GAP_WARNING_S: f64 = 10.0;
+
+/// The sampling of `run.json`'s parameters in words.
+fn sampler_words(sampling: &Value) -> String {
+    let rate = match (&sampling["rate"]["every"], &sampling["rate"]["fps"]) {
+        (Value::Number(n), _) if n.as_u64() == Some(1) => None,
+        (Value::Number(n), _) => Some(format!("one frame in {n}")),
+        (_, Value::Number(f)) => Some(format!("{f} frames/s")),
+        _ => None,
+    };
+    match (sampling["keyframes"].as_bool().unwrap_or(false), rate) {
+        (true, Some(r)) => format!("key frames only, at most {r}"),
+        (true, None) => "key frames only".into(),
+        (false, Some(r)) => r,
+        (false, None) => "every frame".into(),
+    }
+}
+
+/// A warning for each video whose key frames were far apart or could not be skipped to, when
+/// key frames alone were taken.
+fn keyframe_warnings(sampling: &Value, videos: &[VideoCounts]) -> Vec<String> {
+    if !sampling["keyframes"].as_bool().unwrap_or(false) {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for v in videos {
+        if let Some(gap) = v.keyframe_gap_s.filter(|&g| g > KEYFRAME_GAP_WARNING_S) {
+            out.push(format!(
+                "{}: key frames are up to {gap:.0} s apart, so --keyframes took one frame per {gap:.0} s there; --fps samples evenly",
+                v.video
+            ));
+        }
+        if v.sampler.as_deref() == Some("full") {
+            out.push(format!(
+                "{}: its packets carry no timestamps, so every frame was decoded to find the key frames (no time saved)",
+                v.video
+            ));
+        }
+    }
+    out
+}
+
 fn non_null(v: &Value) -> Option<Value> {
     (!v.is_null()).then(|| v.clone())
 }
@@ -391,11 +451,19 @@ fn video_counts(
     struct Decoded {
         video: String,
         decoded: u64,
+        #[serde(default)]
+        sampler: Option<String>,
+        #[serde(default)]
+        keyframe_gap_s: Option<f64>,
     }
     let listed: Vec<Decoded> = serde_json::from_value(run["videos"].clone()).unwrap_or_default();
     let mut videos: Vec<VideoCounts> = listed
-        .iter()
-        .map(|v| VideoCounts::new(v.video.clone(), Some(v.decoded)))
+        .into_iter()
+        .map(|v| VideoCounts {
+            sampler: v.sampler,
+            keyframe_gap_s: v.keyframe_gap_s,
+            ..VideoCounts::new(v.video, Some(v.decoded))
+        })
         .collect();
     let mut index: HashMap<String, usize> = videos
         .iter()
