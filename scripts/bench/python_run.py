@@ -3,7 +3,8 @@ every frame, the same sharpness/entropy checks, cv2.imwrite JPEGs; onnxruntime e
 alone; the full N x N similarity matrix and the original's pairwise loop; the detector image by
 image (the official YOLOX demo's pre- and post-processing); a COCO file with json.
 
-usage: python_run.py VIDEO OUT EMBEDDER DETECTOR ; prints "frames embedded labelled"
+usage: python_run.py VIDEO OUT EMBEDDER DETECTOR [EVERY] ; prints "frames embedded labelled"
+EVERY N takes one frame in N (the others are still read, as the original reads every frame).
 """
 import json
 import os
@@ -19,6 +20,7 @@ from opencv_extract import quality  # noqa: E402
 from yolox_reference import multiclass_nms_class_aware, postprocess, preproc  # noqa: E402
 
 video, out, embedder, detector = sys.argv[1:5]
+every = int(sys.argv[5]) if len(sys.argv) > 5 else 1
 os.makedirs(out, exist_ok=True)
 
 # Extract: every frame, quality checks, JPEG at source size.
@@ -29,6 +31,9 @@ while True:
     ok, frame = cap.read()
     if not ok:
         break
+    if n % every:
+        n += 1
+        continue
     sharpness, entropy, brightness = quality(frame)
     if sharpness >= 0.005 and entropy <= 0.975 and 0.05 <= brightness <= 0.95:
         path = os.path.join(out, f"frame_{n:06d}.jpg")
