@@ -53,15 +53,7 @@ make() {
 }
 
 # Wall seconds and peak RSS (MB) of a command.
-measure() {
-  "$py" - "$@" <<'PY'
-import resource, subprocess, sys, time
-t = time.perf_counter()
-subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-t = time.perf_counter() - t
-print(f"{t:.4f} {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024:.1f}")
-PY
-}
+measure() { "$py" "$root/scripts/bench/measure.py" "$@"; }
 
 clips=("$@")
 [ ${#clips[@]} -gt 0 ] || clips=(x264 ip30 hevc still)

@@ -45,16 +45,8 @@ print(f"{r.ru_utime + r.ru_stime:.4f}")
 PY
 }
 
-# Wall seconds and peak RSS (MB) of a command, from the kernel's accounting of the child.
-measure() {
-  "$py" - "$@" <<'PY'
-import resource, subprocess, sys, time
-t = time.perf_counter()
-subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-t = time.perf_counter() - t
-print(f"{t:.4f} {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024:.1f}")
-PY
-}
+# Wall seconds and peak RSS (MB) of a command.
+measure() { "$py" "$root/scripts/bench/measure.py" "$@"; }
 
 best_run="" best_keep="" best_mem="" best_py="" best_floor="" ratios="" work_ratios="" best_work=""
 bounds=""
