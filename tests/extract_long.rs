@@ -2,7 +2,6 @@
 //! still give each frame the index, name, record and pixels a decoding of every frame gives it.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use serde_json::Value;
 
@@ -61,35 +60,6 @@ fn clips(dir: &Path) -> Vec<PathBuf> {
             &["-c:v", "mpeg4", "-g", "30", "-bf", "2", "-q:v", "5"],
         ),
     ]
-}
-
-/// ffprobe's frames of the video stream, in output order: (key frame, presentation seconds or NaN).
-fn ffprobe_frames(video: &Path) -> Vec<(bool, f64)> {
-    let out = Command::new("ffprobe")
-        .args(["-v", "error", "-select_streams", "v:0", "-show_frames"])
-        .args([
-            "-show_entries",
-            "frame=key_frame,best_effort_timestamp_time",
-        ])
-        .args(["-of", "json"])
-        .arg(video)
-        .output()
-        .expect("ffprobe");
-    assert!(out.status.success());
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    v["frames"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| {
-            // The last frame of an AVI with B-frames has none.
-            let t = f["best_effort_timestamp_time"].as_str();
-            (
-                f["key_frame"] == 1,
-                t.map_or(f64::NAN, |t| t.parse().unwrap()),
-            )
-        })
-        .collect()
 }
 
 /// Extracts `video` into `out` (quality checks as usual) and returns its records and its

@@ -174,30 +174,37 @@ pub fn read_json(path: &Path) -> Value {
     .unwrap()
 }
 
-/// Presentation times of every frame ffprobe decodes from the first video stream.
+/// Presentation times of every frame ffprobe decodes from the first video stream (NaN for a frame
+/// it gives none).
 pub fn ffprobe_frame_times(video: &Path) -> Vec<f64> {
+    ffprobe_frames(video).into_iter().map(|(_, t)| t).collect()
+}
+
+/// ffprobe's frames of the first video stream, in output order: (key frame, presentation seconds,
+/// or NaN where it gives none, as for the last frame of an AVI with B-frames).
+pub fn ffprobe_frames(video: &Path) -> Vec<(bool, f64)> {
     let out = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0", "-show_frames"])
         .args([
-            "-v",
-            "error",
-            "-select_streams",
-            "v:0",
             "-show_entries",
-            "frame=best_effort_timestamp_time",
+            "frame=key_frame,best_effort_timestamp_time",
         ])
-        .args(["-of", "csv=p=0"])
+        .args(["-of", "json"])
         .arg(video)
         .output()
         .expect("ffprobe");
     assert!(out.status.success());
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| {
-            l.trim()
-                .trim_end_matches(',')
-                .parse::<f64>()
-                .unwrap_or_else(|_| panic!("ffprobe line: {l}"))
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    v["frames"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            let t = f["best_effort_timestamp_time"].as_str();
+            (
+                f["key_frame"] == 1,
+                t.map_or(f64::NAN, |t| t.parse().unwrap()),
+            )
         })
         .collect()
 }
