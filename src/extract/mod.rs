@@ -547,7 +547,7 @@ fn process_video(
     }
     let mut first_error: Option<Error> = None;
 
-    let stats: DecodeStats = std::thread::scope(|scope| {
+    let (stats, retried): (DecodeStats, bool) = std::thread::scope(|scope| {
         let decoder = std::thread::Builder::new()
             .name("decode".into())
             .spawn_scoped(scope, || {
@@ -566,17 +566,18 @@ fn process_video(
                     seq += 1;
                     ok
                 };
-                let mut stats = source.run(&pool, &mut decide, &mut emit);
-                if stats.misaligned {
-                    // The seek landed past its key frame, and nothing was taken: from the start.
-                    tracing::debug!(video = %video.shown, "seek missed; decoding from the start");
-                    stats = match open() {
-                        Ok((source, _)) => source.run(&pool, &mut decide, &mut emit),
-                        Err(_) => stats,
-                    };
-                }
+                let stats = source.run(&pool, &mut decide, &mut emit);
+                let retried = stats.misaligned;
+                // The seek landed past its key frame, and nothing was taken: from the start.
+                let stats = match retried.then(open) {
+                    Some(Ok((source, _))) => {
+                        tracing::debug!(video = %video.shown, "seek missed; decoding from the start");
+                        source.run(&pool, &mut decide, &mut emit)
+                    }
+                    _ => stats,
+                };
                 drop(job_tx);
-                stats
+                (stats, retried)
             })
             .expect("spawn decode thread");
         for i in 0..workers {
@@ -665,7 +666,7 @@ fn process_video(
     summary.keyframe_gap_s = keyframe_gap(&stats.keyframes, &info, !stats.stopped_early);
     summary.keyframes = stats.keyframes;
     summary.sampler = keyframe_mode;
-    summary.sought_to = sought.filter(|_| !stats.misaligned).map(|k| k.index);
+    summary.sought_to = sought.filter(|_| !retried).map(|k| k.index);
     summary.info = Some(info);
     summary.elapsed_s = started.elapsed().as_secs_f64();
     summary.fps = if summary.elapsed_s > 0.0 {
