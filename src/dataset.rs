@@ -26,6 +26,8 @@ pub enum FrameStatus {
     Bright,
     Noisy,
     Blurry,
+    /// Too like the last frame that passed the still-frame gate (`--min-change`): not written.
+    Still,
     Duplicate,
     /// No box left after the label filters, with --drop-empty.
     Empty,
@@ -41,6 +43,7 @@ impl FrameStatus {
             FrameStatus::Bright => "bright",
             FrameStatus::Noisy => "noisy",
             FrameStatus::Blurry => "blurry",
+            FrameStatus::Still => "still",
             FrameStatus::Duplicate => "duplicate",
             FrameStatus::Empty => "empty",
             FrameStatus::Missing => "missing",
@@ -76,6 +79,14 @@ pub struct FrameRecord {
     pub noise: f64,
     pub brightness: f64,
     pub status: FrameStatus,
+    /// The still-frame measure: how much the frame's 64×36 grey thumbnail differs from that of the
+    /// last frame of the video that passed the gate (mean absolute difference / 255); none for the
+    /// first frame checked, and in folders made before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change: Option<f64>,
+    /// With status `still`: the frame index of that frame.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub still_of: Option<u64>,
     /// Path of the written JPEG relative to the output folder, when one was written.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file: Option<String>,

@@ -209,3 +209,134 @@ fn start_seeks_to_the_key_frame_before_it_and_frames_keep_their_indices() {
         assert_same_frames(&video, (&out, &keyed), (&full_dir, &full));
     }
 }
+
+/// The README's measure and gate, replayed by `tests/py/still_reference.py` on frames OpenCV
+/// decodes: every record's `change` agrees within 1e-5 and `still_of` exactly.
+fn assert_gate_as_defined(video: &Path, out: &Path, d: &str) {
+    let records = read_jsonl(&out.join("frames.jsonl"));
+    let theirs = parse_jsonl(&String::from_utf8_lossy(&run_py(
+        "still_reference.py",
+        &[video, &out.join("frames.jsonl"), Path::new(d)],
+    )));
+    assert_eq!(records.len(), theirs.len());
+    for (a, b) in records.iter().zip(&theirs) {
+        let f = &a["frame"];
+        assert_eq!(f, &b["frame"]);
+        assert_eq!(a["still_of"], b["still_of"], "frame {f} (D {d})");
+        match (a["change"].as_f64(), b["change"].as_f64()) {
+            (Some(x), Some(y)) => assert!((x - y).abs() <= 1e-5, "frame {f}: change {x} vs {y}"),
+            (x, y) => assert_eq!(x, y, "frame {f}: change"),
+        }
+    }
+}
+
+#[test]
+fn still_gate_keeps_held_frames_away_and_every_moving_frame_through() {
+    let dir = tempfile::tempdir().unwrap();
+    let video = held_clip(dir.path());
+    let off_dir = dir.path().join("off");
+    let (off, off_summary) = extract_with(&video, &off_dir, &["--fps", "2"]);
+    let on_dir = dir.path().join("on");
+    let (on, on_summary) = extract_with(
+        &video,
+        &on_dir,
+        &["--fps", "2", "--min-change", "0.002", "--keep-rejected"],
+    );
+    assert_eq!(off.len(), 32);
+    assert_eq!(on.len(), off.len());
+    assert_gate_as_defined(&video, &off_dir, "off");
+    assert_gate_as_defined(&video, &on_dir, "0.002");
+
+    // Without the gate: a measure for every frame but the first, nothing still.
+    assert!(off[0]["change"].is_null());
+    assert!(off[1..].iter().all(|r| r["change"].is_f64()));
+    assert!(off.iter().all(|r| r["status"] == "kept"));
+    // With it: the held frames (up to and with the sample's first frame at 6 s, the same picture)
+    // are still and point at the first; every later frame, where people walk, passes.
+    for r in &on {
+        let (pts, f) = (r["pts"].as_f64().unwrap(), &r["frame"]);
+        if pts == 0.0 {
+            assert_eq!(r["status"], "kept");
+        } else if pts <= 6.0 {
+            assert_eq!(r["status"], "still", "frame {f}");
+            assert_eq!(r["still_of"], 0, "frame {f}");
+            assert!(r["change"].as_f64().unwrap() < 0.002);
+            assert!(
+                r["file"].is_null(),
+                "frame {f}: a still frame is not written"
+            );
+        } else {
+            assert_eq!(r["status"], "kept", "frame {f}: {}", r["change"]);
+        }
+    }
+    let still = on.iter().filter(|r| r["status"] == "still").count() as u64;
+    assert_eq!(still, 12);
+    assert_eq!(on_summary["rejected"]["still"], still);
+    assert_eq!(
+        jpegs(&on_dir.join("images")).len(),
+        on.len() - still as usize
+    );
+    assert!(!on_dir.join("rejected/still").exists());
+    // The frames that pass are the same frames, with the same pictures, as without the gate (their
+    // change, checked above, may be from another frame: the last that passed, or the last kept).
+    let without_change = |records: &[Value]| -> Vec<Value> {
+        records
+            .iter()
+            .filter(|r| r["status"] == "kept")
+            .map(|r| {
+                let mut r = r.clone();
+                r.as_object_mut().unwrap().remove("change");
+                r
+            })
+            .collect()
+    };
+    assert_same_frames(
+        &video,
+        (&on_dir, &without_change(&on)),
+        (&off_dir, &without_change(&off)),
+    );
+
+    // Every run counts what a few values of D skip; the gate's own value counts what it did.
+    let probes = &off_summary["still_at"];
+    assert_eq!(probes, &on_summary["still_at"]);
+    let at = |d: f64| {
+        probes
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["min_change"] == d)
+            .unwrap_or_else(|| panic!("no probe at {d}: {probes}"))["still"]
+            .as_u64()
+            .unwrap()
+    };
+    assert_eq!(at(0.002), still);
+    assert!(at(0.05) > at(0.002));
+
+    // The report: the measure's histogram and the table of D values.
+    let r = framelabel(args!["report", &on_dir]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let s = read_json(&on_dir.join("report/summary.json"));
+    let curve = &s["curves"]["still"];
+    assert_eq!(curve["min_change"], 0.002);
+    assert_eq!(curve["checked"], on.len() as u64);
+    assert!(
+        curve["points"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!([0.002, still]))
+    );
+    let h = s["histograms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["name"] == "change")
+        .expect("a histogram of the change");
+    let counted: u64 = h["counts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_u64().unwrap())
+        .sum();
+    assert_eq!(counted, on.len() as u64 - 1);
+    assert_eq!(s["totals"]["rejected"]["still"], still);
+}

@@ -713,3 +713,62 @@ fn stopping_after_dedup_or_skipping_it_and_resuming() {
     let r = framelabel(run_args(&[&vtest()], &no_label, &["--no-report"]));
     assert_eq!(r.code, 2, "{}", r.stderr);
 }
+
+/// `run --min-change`: still frames reach neither the embedder nor the detector, and the value is a
+/// run parameter (another one on the folder is refused, naming it; the same one resumes).
+#[test]
+fn still_frames_are_not_embedded_or_labelled_and_min_change_is_a_run_parameter() {
+    let tmp = tempfile::tempdir().unwrap();
+    let video = held_clip(tmp.path());
+    let dir = tmp.path().join("out");
+    let r = framelabel(run_args(
+        &[&video],
+        &dir,
+        &["--min-change", "0.002", "--json"],
+    ));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let records = read_jsonl(&dir.join("frames.jsonl"));
+    let still: Vec<&Value> = records.iter().filter(|r| r["status"] == "still").collect();
+    // At 2 frames/s: the 12 held frames after the first (up to the sample's first frame at 6 s).
+    assert_eq!(still.len(), 12);
+    assert!(
+        still
+            .iter()
+            .all(|r| r["pts"].as_f64().unwrap() <= 6.0 && r["file"].is_null())
+    );
+    // The embedder saw every other frame, and only those.
+    let name = |r: &Value| format!("held_{:06}.jpg", r["frame"].as_u64().unwrap());
+    let embedded = embeddings(&dir);
+    let reached: HashSet<String> = records
+        .iter()
+        .filter(|r| r["status"] != "still")
+        .map(name)
+        .collect();
+    assert_eq!(embedded.keys().cloned().collect::<HashSet<_>>(), reached);
+    // The detector too: no held frame but the first among the labelled images.
+    let coco = read_json(&dir.join("annotations.json"));
+    let labelled: HashSet<String> = image_names(&coco).into_values().collect();
+    for r in &still {
+        assert!(!labelled.contains(&name(r)), "{} was labelled", name(r));
+    }
+    assert!(!labelled.is_empty());
+
+    let before = output(&dir);
+    let r = framelabel(run_args(&[&video], &dir, &["--min-change", "0.005"]));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("other parameters (min-change)"),
+        "{}",
+        r.stderr
+    );
+    assert!(output(&dir) == before);
+    let r = framelabel(run_args(
+        &[&video],
+        &dir,
+        &["--min-change", "0.002", "--json"],
+    ));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let s: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(s["run"]["resumed"], true);
+    assert!(output(&dir) == before);
+}

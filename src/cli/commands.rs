@@ -149,8 +149,12 @@ pub fn run(cli: Cli) -> crate::Result<i32> {
                     ),
                     None => String::new(),
                 };
+                let still = match t.rejected.get("still") {
+                    Some(&n) if n > 0 => format!("{n} still, "),
+                    _ => String::new(),
+                };
                 eprintln!(
-                    "{} videos{}: {} frames decoded, {} sampled, {} kept by quality{dedup}{label}, {:.1} s ({:.0} frames/s)",
+                    "{} videos{}: {} frames decoded, {} sampled, {still}{} kept by quality{dedup}{label}, {:.1} s ({:.0} frames/s)",
                     t.videos,
                     if outcome.run.videos_skipped > 0 {
                         format!(" ({} finished earlier)", outcome.run.videos_skipped)

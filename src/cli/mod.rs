@@ -1011,6 +1011,16 @@ pub struct FrameArgs {
     /// Also write rejected frames to DIR/rejected/<reason>/.
     #[arg(long, help_heading = "Quality")]
     pub keep_rejected: bool,
+    /// Still-frame gate: a frame whose 64x36 grey thumbnail differs from the last frame that passed
+    /// by less than D (mean absolute difference / 255) is `still`: not written, embedded or
+    /// labelled. 0.005 suits a fixed camera [default: off].
+    #[arg(
+        long,
+        value_name = "D",
+        allow_negative_numbers = true,
+        help_heading = "Quality"
+    )]
+    pub min_change: Option<f64>,
 
     /// Output size WxH (original --image_size) [default: source size].
     #[arg(long, value_name = "WxH", help_heading = "Output images")]
@@ -1185,6 +1195,17 @@ impl FrameArgs {
             output,
             name,
             keep_rejected: self.keep_rejected,
+            min_change: match self.min_change {
+                Some(d) if !(d.is_finite() && d > 0.0 && d <= 1.0) => {
+                    return Err(Error::usage(
+                        "--min-change",
+                        format!(
+                            "{d} is out of range: give a value above 0 and at most 1, such as 0.005"
+                        ),
+                    ));
+                }
+                d => d,
+            },
             threads,
             force,
         })
@@ -1234,6 +1255,8 @@ mod tests {
             (vec!["--start", "10", "--end", "5"], "--end"),
             (vec!["--jpeg-quality", "0"], "--jpeg-quality"),
             (vec!["--max-frames", "0"], "--max-frames"),
+            (vec!["--min-change", "0"], "--min-change"),
+            (vec!["--min-change", "1.5"], "--min-change"),
             (
                 vec!["--min-brightness", "0.9", "--max-brightness", "0.5"],
                 "--min-brightness",

@@ -454,6 +454,8 @@ mod tests {
                     noise: 0.0,
                     brightness: 0.0,
                     status: FrameStatus::Kept,
+                    change: None,
+                    still_of: None,
                     file: None,
                     extra: Default::default(),
                 });

@@ -10,6 +10,7 @@ pub mod naming;
 pub mod picture;
 pub mod quality;
 pub mod sample;
+pub mod still;
 pub mod unwritten;
 
 use std::collections::{BTreeMap, HashMap};
@@ -29,6 +30,7 @@ use naming::NameTemplate;
 use picture::{Encoder, Output};
 use quality::{Metrics, Thresholds};
 use sample::{Sampler, Sampling};
+use still::{Gate, Thumbnail};
 use unwritten::{Deferral, Unwritten};
 
 /// File extensions taken when a folder is given as input.
@@ -48,6 +50,10 @@ pub struct ExtractConfig {
     #[serde(serialize_with = "serialize_display")]
     pub name: NameTemplate,
     pub keep_rejected: bool,
+    /// The still-frame gate: a kept frame whose thumbnail changed less than this from the last
+    /// frame that passed becomes `still`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_change: Option<f64>,
     /// Worker threads for per-frame work (decoding has its own thread).
     pub threads: usize,
     pub force: bool,
@@ -100,6 +106,9 @@ pub struct VideoSummary {
     /// The index of the key frame `--start` sought to; none when decoding began at the start.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sought_to: Option<u64>,
+    /// How many frames each of a few values of `--min-change` skipped or would have skipped.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub still_at: Vec<still::Probe>,
     /// The key frames decoding met, for `run` to decode kept frames again from the nearest one.
     #[serde(skip)]
     pub keyframes: Vec<decode::Keyframe>,
@@ -488,6 +497,7 @@ struct FrameContext<'a> {
     key: &'a str,
     hook: Option<KeptFrameHook<'a>>,
     defer: Option<&'a Deferral>,
+    gate: &'a Gate,
 }
 
 fn process_video(
@@ -526,6 +536,7 @@ fn process_video(
     let (done_tx, done_rx) = crossbeam_channel::bounded::<Result<Done>>(workers * 2);
     let abort = AtomicBool::new(false);
     let pool = BufferPool::new(workers * 3 + 2);
+    let gate = Gate::new(cfg.min_change);
     let ctx = FrameContext {
         cfg,
         dataset,
@@ -533,6 +544,7 @@ fn process_video(
         key,
         hook,
         defer,
+        gate: &gate,
     };
 
     let mut summary = VideoSummary {
@@ -599,6 +611,7 @@ fn process_video(
                     let mut grey = Vec::new();
                     for job in job_rx {
                         if abort.load(Ordering::Relaxed) {
+                            ctx.gate.hand_in(job.seq, 0, false, None);
                             continue;
                         }
                         let result = process_frame(ctx, &mut encoder, &mut grey, job, pool);
@@ -626,16 +639,19 @@ fn process_video(
             };
             pending.insert(done.seq, done);
             while let Some(Done {
-                record,
+                mut record,
                 hooked,
                 unwritten,
                 ..
             }) = pending.remove(&next)
             {
+                let verdict = gate.wait(next, true);
                 next += 1;
                 if first_error.is_some() {
                     continue;
                 }
+                record.change = verdict.change.map(|c| (c * 1e6).round() / 1e6);
+                record.still_of = verdict.still_of;
                 summary.sampled += 1;
                 match record.status {
                     FrameStatus::Kept => summary.kept += 1,
@@ -667,6 +683,7 @@ fn process_video(
     summary.keyframes = stats.keyframes;
     summary.sampler = keyframe_mode;
     summary.sought_to = sought.filter(|_| !retried).map(|k| k.index);
+    summary.still_at = gate.probes();
     summary.info = Some(info);
     summary.elapsed_s = started.elapsed().as_secs_f64();
     summary.fps = if summary.elapsed_s > 0.0 {
@@ -707,13 +724,20 @@ fn process_frame(
     grey.resize(w * h, 0);
     quality::rgb_to_grey(&frame.rgb, grey);
     let m: Metrics = quality::metrics(grey, w, h);
-    let status = ctx.cfg.quality.classify(&m);
+    let mut status = ctx.cfg.quality.classify(&m);
+    let thumb = Thumbnail::of_grey(grey, w, h);
+    let kept = status == FrameStatus::Kept;
+    ctx.gate.hand_in(seq, frame.index, kept, Some(thumb));
+    if ctx.gate.is_on() && kept && ctx.gate.wait(seq, false).still_of.is_some() {
+        status = FrameStatus::Still;
+    }
     let hooked = match ctx.hook {
         Some(hook) if status == FrameStatus::Kept => Some(hook(&frame)),
         _ => None,
     };
     let dir = match status {
         FrameStatus::Kept => Some(ctx.dataset.images_dir()),
+        FrameStatus::Still => None,
         s if ctx.cfg.keep_rejected => Some(ctx.dataset.rejected_dir(s)),
         _ => None,
     };
@@ -749,6 +773,9 @@ fn process_frame(
         noise: m.noise,
         brightness: m.brightness,
         status,
+        // Set in decode order from the gate's verdict.
+        change: None,
+        still_of: None,
         file,
         extra: Default::default(),
     };

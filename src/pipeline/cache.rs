@@ -75,14 +75,8 @@ impl StateDir {
                         ),
                     ));
                 }
-                let differ: Vec<String> = match (old.as_object(), params.as_object()) {
-                    (Some(o), Some(n)) => n
-                        .iter()
-                        .filter(|(k, v)| o.get(*k) != Some(*v))
-                        .map(|(k, _)| k.replace('_', "-"))
-                        .collect(),
-                    _ => vec!["all".into()],
-                };
+                let mut differ = Vec::new();
+                differing_keys("all", &old, params, &mut differ);
                 return Err(Error::output(
                     root,
                     format!(
@@ -285,5 +279,34 @@ impl Detections {
 
     pub fn flush(&mut self) -> Result<()> {
         self.out.flush().map_err(|e| Error::io(&self.path, e))
+    }
+}
+
+/// The names of the settings that differ between two runs' parameters: the innermost keys whose
+/// values differ (`min-change`, `fps`), as options spell them, or `name` for values that are not
+/// both objects.
+fn differing_keys(
+    name: &str,
+    old: &serde_json::Value,
+    new: &serde_json::Value,
+    out: &mut Vec<String>,
+) {
+    match (old.as_object(), new.as_object()) {
+        (Some(o), Some(n)) => {
+            let keys: std::collections::BTreeSet<&String> = o.keys().chain(n.keys()).collect();
+            for k in keys {
+                let (a, b) = (o.get(k), n.get(k));
+                if a != b {
+                    let null = serde_json::Value::Null;
+                    differing_keys(k, a.unwrap_or(&null), b.unwrap_or(&null), out);
+                }
+            }
+        }
+        _ => {
+            let name = name.replace('_', "-");
+            if !out.contains(&name) {
+                out.push(name);
+            }
+        }
     }
 }

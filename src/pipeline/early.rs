@@ -142,6 +142,8 @@ mod tests {
             noise: 0.0,
             brightness: 0.0,
             status: crate::dataset::FrameStatus::Kept,
+            change: None,
+            still_of: None,
             file: None,
             extra: Default::default(),
         }

@@ -107,6 +107,11 @@ pub fn plots(out: &Path, summary: &mut Summary, labels: Option<&Labels>) -> Resu
             "sharpness" => ("Sharpness of sampled frames", "sharpness", "frames"),
             "entropy" => ("Entropy of sampled frames", "entropy", "frames"),
             "noise" => ("Noise of sampled frames", "noise", "frames"),
+            "change" => (
+                "Change from the last frame that passed the still-frame gate",
+                "change (mean |difference| of 64×36 grey thumbnails / 255)",
+                "frames",
+            ),
             _ => ("Brightness of sampled frames", "brightness", "frames"),
         };
         histogram(&dir.join(&file), title, x, y, h)?;

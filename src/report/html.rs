@@ -213,8 +213,8 @@ fn count_row(h: &mut String, v: &VideoCounts) {
 fn videos(h: &mut String, s: &Summary) {
     h.push_str(
         "<section id=\"frames\"><h2>Frames per video</h2><p class=\"note\">Every sampled frame has one \
-         final status: rejected by a quality check (dark, bright, noisy, blurry), a duplicate, dropped \
-         for having no box (empty), missing, or kept. Labelled: kept frames with at least one box.</p>\
+         final status: rejected by a quality check (dark, bright, noisy, blurry), still (too like the \
+         last frame that passed <code>--min-change</code>), a duplicate, dropped for having no box (empty), missing, or kept. Labelled: kept frames with at least one box.</p>\
          <div class=\"wide\"><table id=\"videos\"><thead><tr><th>video</th><th>decoded</th><th>sampled</th>",
     );
     for r in REASONS {
@@ -344,6 +344,26 @@ fn thresholds(h: &mut String, s: &Summary) {
         }
         None => h.push_str("<p class=\"note\">Not labelled.</p>"),
     }
+    if let Some(c) = &s.curves.still {
+        let _ = write!(
+            h,
+            "<div class=\"curve\"><h3>Still-frame gate (used: {})</h3><p class=\"note\">Of the {} \
+             frames the quality checks kept, those <code>--min-change D</code> makes still (not \
+             written, embedded or labelled), counted during this run for every value shown.</p>\
+             <table id=\"still-curve\"><thead><tr><th>D</th><th>still frames</th><th>frames left</th></tr></thead><tbody>",
+            c.min_change.map_or_else(|| "off".to_string(), num),
+            c.checked
+        );
+        for &(d, n) in &c.points {
+            let _ = write!(
+                h,
+                "<tr><td>{}</td><td>{n}</td><td>{}</td></tr>",
+                num(d),
+                c.checked.saturating_sub(n)
+            );
+        }
+        h.push_str("</tbody></table></div>");
+    }
     h.push_str("</section>\n");
 }
 
@@ -384,6 +404,12 @@ fn metrics(f: &RejectedFrame) -> String {
     }
     if let Some(of) = &f.duplicate_of {
         let _ = write!(m, " to {of}");
+    }
+    if let Some(c) = f.change {
+        let _ = write!(m, ", change {}", num(c));
+    }
+    if let Some(of) = f.still_of {
+        let _ = write!(m, " from frame {of}");
     }
     m
 }

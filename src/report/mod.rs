@@ -48,11 +48,12 @@ const SMALL_AREA: f64 = 32.0 * 32.0;
 const MEDIUM_AREA: f64 = 96.0 * 96.0;
 
 /// The frame statuses other than `kept`, in the order the page lists them.
-pub const REASONS: [FrameStatus; 7] = [
+pub const REASONS: [FrameStatus; 8] = [
     FrameStatus::Dark,
     FrameStatus::Bright,
     FrameStatus::Noisy,
     FrameStatus::Blurry,
+    FrameStatus::Still,
     FrameStatus::Duplicate,
     FrameStatus::Empty,
     FrameStatus::Missing,
@@ -204,6 +205,18 @@ pub struct Histogram {
 pub struct Curves {
     pub dedup: Option<DedupCurve>,
     pub confidence: Option<ConfidenceCurve>,
+    pub still: Option<StillCurve>,
+}
+
+/// Frames the still-frame gate skipped, or would have, at a few values of `--min-change`.
+#[derive(Debug, Clone, Serialize)]
+pub struct StillCurve {
+    /// The value the run used, if the gate was on.
+    pub min_change: Option<f64>,
+    /// Frames the quality checks kept: those the gate looks at.
+    pub checked: u64,
+    /// Each value of D, with the frames it makes `still` (summed over the videos).
+    pub points: Vec<(f64, u64)>,
 }
 
 /// Frames dedup would keep at other thresholds.
@@ -274,6 +287,8 @@ pub struct RejectedFrame {
     pub brightness: f64,
     pub similarity: Option<f64>,
     pub duplicate_of: Option<String>,
+    pub change: Option<f64>,
+    pub still_of: Option<u64>,
 }
 
 /// Where a report went, for `run`'s summary.
@@ -368,6 +383,7 @@ pub fn report(cfg: &ReportConfig) -> Result<Summary> {
                         .as_ref()
                         .zip(confidence)
                         .map(|(l, c)| confidence_curve(l, predictions.as_deref(), c)),
+                    still: still_curve(&run, &records),
                 },
                 previews: Vec::new(),
                 rejected: rejected_groups(&run, &records),
@@ -682,6 +698,16 @@ fn histograms(
         let r = range(&values, &thresholds, bounds);
         out.push(histogram(name, &values, r, 40, thresholds));
     }
+    let changes: Vec<f64> = records.iter().filter_map(|r| r.change).collect();
+    if !changes.is_empty() {
+        let d: Vec<(String, f64)> = run["parameters"]["min_change"]
+            .as_f64()
+            .map(|d| ("--min-change".to_string(), d))
+            .into_iter()
+            .collect();
+        let r = range(&changes, &d, (0.0, 1.0));
+        out.push(histogram("change", &changes, r, 40, d));
+    }
     if let Some(l) = labels {
         let boxes = || l.images.iter().flat_map(|im| im.boxes.iter());
         let scores: Vec<f64> = boxes().map(|b| b.score).collect();
@@ -950,6 +976,7 @@ fn rejected_groups(run: &Value, records: &[FrameRecord]) -> Vec<RejectedGroup> {
                     FrameStatus::Noisy => (r.entropy / max_entropy).max(r.noise / max_noise),
                     FrameStatus::Blurry => -r.sharpness,
                     FrameStatus::Duplicate => similarity(r).unwrap_or(1.0),
+                    FrameStatus::Still => -r.change.unwrap_or(0.0),
                     _ => 0.0,
                 }
             };
@@ -975,11 +1002,55 @@ fn rejected_groups(run: &Value, records: &[FrameRecord]) -> Vec<RejectedGroup> {
                             .get("duplicate_of")
                             .and_then(Value::as_str)
                             .map(str::to_string),
+                        change: r.change,
+                        still_of: r.still_of,
                     })
                     .collect(),
             }
         })
         .collect()
+}
+
+/// What `run.json` says each video's probes of the still-frame gate counted, summed, with the
+/// count at the value the run used when it is not one of them. None for folders made before the
+/// measure existed.
+fn still_curve(run: &Value, records: &[FrameRecord]) -> Option<StillCurve> {
+    let min_change = run["parameters"]["min_change"].as_f64();
+    let mut points: BTreeMap<u64, (f64, u64)> = BTreeMap::new();
+    let mut any = false;
+    for v in run["videos"].as_array().into_iter().flatten() {
+        let probes: Vec<crate::extract::still::Probe> =
+            serde_json::from_value(v["still_at"].clone()).unwrap_or_default();
+        for p in probes {
+            any = true;
+            points
+                .entry(p.min_change.to_bits())
+                .or_insert((p.min_change, 0))
+                .1 += p.still;
+        }
+    }
+    if !any {
+        return None;
+    }
+    if let Some(d) = min_change {
+        let still = records
+            .iter()
+            .filter(|r| r.status == FrameStatus::Still)
+            .count() as u64;
+        points.insert(d.to_bits(), (d, still));
+    }
+    let mut points: Vec<(f64, u64)> = points.into_values().collect();
+    points.sort_by(|a, b| a.0.total_cmp(&b.0));
+    // Frames the quality checks kept; later stages may have turned them into duplicates or empty.
+    let checked = records
+        .iter()
+        .filter(|r| !FrameStatus::QUALITY_REJECTIONS.contains(&r.status))
+        .count() as u64;
+    Some(StillCurve {
+        min_change,
+        checked,
+        points,
+    })
 }
 
 /// Draws the boxes on a sample of kept frames: the most confident, the least, then frames with

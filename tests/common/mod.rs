@@ -348,3 +348,23 @@ pub fn id_map(coco: &Value, section: &str, field: &str) -> std::collections::Has
         })
         .collect()
 }
+
+/// The sample's first frame held for 6 s, then 10 s of the sample, at half size (H.264): a scene
+/// where nothing moves, then people walking.
+pub fn held_clip(dir: &Path) -> PathBuf {
+    let path = dir.join("held.mp4");
+    ffmpeg(&[
+        "-t",
+        "10",
+        "-i",
+        vtest().to_str().unwrap(),
+        "-vf",
+        "tpad=start_duration=6:start_mode=clone,scale=384:288",
+        "-c:v",
+        "libx264",
+        "-pix_fmt",
+        "yuv420p",
+        path.to_str().unwrap(),
+    ]);
+    path
+}

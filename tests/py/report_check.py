@@ -17,7 +17,7 @@ from urllib.parse import unquote
 import cv2
 import numpy as np
 
-REASONS = ["dark", "bright", "noisy", "blurry", "duplicate", "empty", "missing"]
+REASONS = ["dark", "bright", "noisy", "blurry", "still", "duplicate", "empty", "missing"]
 
 
 def fail(msg):
