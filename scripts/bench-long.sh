@@ -11,10 +11,13 @@
 #   before MID; the floor of --start);
 #   framelabel extract --fps 1, --keyframes, --start MID --end MID+10 --fps 1 (the sampling of long
 #   footage; and at every frame, where checking and writing 300 1080p frames outweighs decoding);
-#   framelabel run --fps 1 and run --keyframes with the shared models (peak memory of each);
+#   framelabel run --fps 1 and run --keyframes with the shared models (peak memory of each), and
+#   run --fps 1 --min-change MIN_CHANGE (default 0.002, the README's value): frames the embedder saw,
+#   and on the still clip how many held frames it kept away and how many moving frames it let by;
 #   the original-structure Python peer (scripts/bench/python_run.py) taking one frame per second.
 # Goals on 2 cores: extract --keyframes <= 1.3x the nokey floor; run --keyframes on ip30 >= 5x
-# faster than the peer; extract --start <= 1.5x its floor; run's peak memory < 600 MB.
+# faster than the peer; extract --start <= 1.5x its floor; on the still clip --min-change keeps >= 90 %
+# of the held frames from the embedder and every moving frame reaches it; run's peak memory < 600 MB.
 #   scripts/bench-long.sh [CLIP...]     (default: x264 ip30 hevc still)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -27,6 +30,7 @@ sample="$root/../shared/media/vtest.avi"
 embedder="${EMBEDDER:-$root/../shared/models/mobilenetv2-12-int8-emb.onnx}"
 detector="${DETECTOR:-$root/../shared/models/yolox_nano_coco.onnx}"
 runs="${RUNS:-3}"
+min_change="${MIN_CHANGE:-0.002}"
 cache="${FRAMELABEL_BENCH_CACHE:-$HOME/.cache/framelabel-bench}"
 mkdir -p "$cache"
 work="$(mktemp -d)"
@@ -84,6 +88,21 @@ for name in "${clips[@]}"; do
       --detector "$detector" -q); keep rfps "$t" "$m"
     read -r t m < <(measure "$bin" run "$clip" --out "$work/rk$i" --keyframes --embedder "$embedder" \
       --detector "$detector" -q); keep rkey "$t" "$m"
+    read -r t m < <(measure "$bin" run "$clip" --out "$work/rg$i" --fps 1 --min-change "$min_change" \
+      --embedder "$embedder" --detector "$detector" -q); keep rgate "$t" "$m"
+    # Frames that reached the embedder (every status but the quality checks' and still), with and
+    # without the gate; on the still clip, the held picture's frames (before 60 s) and the others.
+    gate=$(python3 - "$work/r$i/frames.jsonl" "$work/rg$i/frames.jsonl" <<'PY'
+import json, sys
+off, on = ([json.loads(l) for l in open(p)] for p in sys.argv[1:3])
+dropped = {"dark", "bright", "noisy", "blurry", "still"}
+seen = lambda rs: sum(r["status"] not in dropped for r in rs)
+held = [r for r in on if r["pts"] < 60]
+moving = [r for r in on if r["pts"] > 60]
+print(seen(off), seen(on), sum(r["status"] == "still" for r in held), len(held),
+      sum(r["status"] == "still" for r in moving), len(moving))
+PY
+)
     read -r t _ < <(measure "$py" scripts/bench/python_run.py "$clip" "$work/py$i" "$embedder" \
       "$detector" "$every"); keep py "$t"
     rm -rf "$work"/*
@@ -103,8 +122,13 @@ print(f"  extract --start $mid --end $to --fps 1  {b['xstart']:7.2f} s  {m['xsta
 print(f"  the same, every frame (JPEGs of them all){b['xstartall']:7.2f} s  {m['xstartall']:6.0f} MB  {b['xstartall']/b['seekfloor']:4.2f}x seek floor")
 print(f"  run --fps 1                             {b['rfps']:7.2f} s  {m['rfps']:6.0f} MB")
 print(f"  run --keyframes                         {b['rkey']:7.2f} s  {m['rkey']:6.0f} MB  peer / run --keyframes {b['py']/b['rkey']:4.1f}x (goal >= 5x on ip30)")
+seen_off, seen_on, held_still, held, moving_still, moving = map(int, "$gate".split())
+print(f"  run --fps 1 --min-change $min_change          {b['rgate']:7.2f} s  {m['rgate']:6.0f} MB  embedder saw {seen_on} frames, {seen_off} without the gate")
+if "$name" == "still":
+    print(f"    held picture: {held_still} of {held} frames kept from the embedder ({100 * held_still / held:.0f} %, goal >= 90 %); "
+          f"moving: {moving_still} of {moving} kept from it (goal 0)")
 print(f"  python peer, 1 frame in $every           {b['py']:7.2f} s  peer / run --fps 1 {b['py']/b['rfps']:4.1f}x")
-print(f"  run peak memory {max(m['rfps'], m['rkey']):.0f} MB (goal < 600 MB)")
+print(f"  run peak memory {max(m['rfps'], m['rkey'], m['rgate']):.0f} MB (goal < 600 MB)")
 PY
   unset best mem
 done

@@ -7,10 +7,11 @@
 //! what other values of D would have skipped without another run.
 //!
 //! The decision depends on every earlier frame (which passed is a chain), while frames are checked
-//! in parallel. A worker hands its frame's thumbnail and quality verdict to [`Gate`] and waits until
-//! all earlier frames are decided; whichever worker completes the prefix decides it in order. Jobs
-//! leave the queue in order, so an earlier frame is always with a worker that is not waiting on a
-//! later one, and nothing can deadlock.
+//! in parallel. A worker hands its frame's thumbnail and quality verdict to [`Gate`]; whichever
+//! worker completes the run of frames handed in decides them in order. With the gate on, a worker
+//! then waits for its frame's verdict before writing it: jobs leave the queue in order, so an
+//! earlier frame is always with a worker that is not waiting on a later one, and nothing can
+//! deadlock. With it off nobody waits; the record thread reads the measure when it writes.
 
 use std::collections::BTreeMap;
 use std::sync::{Condvar, Mutex};
