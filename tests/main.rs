@@ -20,3 +20,4 @@ mod progress;
 mod report;
 mod run;
 mod runtime_models;
+mod shard;

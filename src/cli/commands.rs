@@ -123,6 +123,10 @@ pub fn run(cli: Cli) -> crate::Result<i32> {
                 return Ok(crate::EXIT_OK);
             }
             let cfg = args.to_config()?;
+            if args.print_plan {
+                print_plan(&crate::pipeline::plan(&cfg)?, args.json);
+                return Ok(crate::EXIT_OK);
+            }
             let quiet = args.quiet;
             let progress = Progress::new(quiet);
             let outcome = crate::pipeline::run(&cfg, progress.clone(), &mut |v| {
@@ -438,5 +442,43 @@ fn print_json<T: serde::Serialize>(value: &T) {
     println!(
         "{}",
         serde_json::to_string_pretty(value).expect("summaries serialise")
+    );
+}
+
+/// `run --print-plan`: one line per unit (shard, start, end, seconds, video), then each shard's
+/// load; or the plan as JSON.
+fn print_plan(plan: &crate::pipeline::plan::Plan, json: bool) {
+    let loads = plan.loads();
+    if json {
+        let v = serde_json::json!({
+            "plan": plan,
+            "loads_s": loads,
+            "imbalance": plan.imbalance(),
+        });
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&v).expect("plan serialises")
+        );
+        return;
+    }
+    let time = |t: Option<f64>, open: &str| t.map_or_else(|| open.to_string(), |t| format!("{t}"));
+    println!("shard\tstart\tend\tseconds\tvideo");
+    for u in &plan.units {
+        println!(
+            "{}\t{}\t{}\t{:.1}\t{}",
+            u.shard,
+            time(u.start, "start"),
+            time(u.end, "end"),
+            u.duration,
+            u.video
+        );
+    }
+    let loads: Vec<String> = loads.iter().map(|l| format!("{l:.0}")).collect();
+    println!(
+        "{} units in {} shards; seconds of video per shard: {}; longest / mean {:.2}",
+        plan.units.len(),
+        plan.shards,
+        loads.join(", "),
+        plan.imbalance()
     );
 }

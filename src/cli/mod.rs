@@ -472,6 +472,22 @@ pub struct RunArgs {
     /// Annotated frames in the report.
     #[arg(long, value_name = "N", default_value_t = crate::report::DEFAULT_PREVIEW, help_heading = "Report")]
     pub preview: usize,
+    /// Take shard I of N of the job (0-based), or `auto`: the index of a Slurm array task
+    /// (SLURM_ARRAY_TASK_ID) or of a Kubernetes indexed Job's pod (JOB_COMPLETION_INDEX).
+    #[arg(long, value_name = "I/N|auto", help_heading = "Cluster")]
+    pub shard: Option<String>,
+    /// The number of shards: with --shard auto on Kubernetes (or FRAMELABEL_SHARDS), and for
+    /// --print-plan.
+    #[arg(long, value_name = "N", help_heading = "Cluster")]
+    pub shards: Option<usize>,
+    /// Cut videos longer than S seconds into slices of S seconds of video time, each a unit of
+    /// work (not with --max-frames or --min-change, which run along a whole video).
+    #[arg(long, value_name = "S", default_value_t = crate::pipeline::plan::DEFAULT_SLICE_S, allow_negative_numbers = true, help_heading = "Cluster")]
+    pub slice: f64,
+    /// Print the plan (every unit of work, its duration and its shard) and exit.
+    #[arg(long, help_heading = "Cluster")]
+    #[serde(skip)]
+    pub print_plan: bool,
     /// Read options from this TOML file; options on the command line win.
     #[arg(long, value_name = "FILE")]
     #[serde(skip)]
@@ -546,6 +562,32 @@ impl RunArgs {
                 "the split applies to exports: give --export FORMAT too",
             ));
         }
+        if !(self.slice.is_finite() && self.slice >= 1.0) {
+            return Err(Error::usage(
+                "--slice",
+                format!(
+                    "{} is not a slice length: give seconds, at least 1, such as 600",
+                    self.slice
+                ),
+            ));
+        }
+        if self.shards == Some(0) {
+            return Err(Error::usage("--shards", "0: give at least 1"));
+        }
+        let shard = match &self.shard {
+            Some(spec) => Some(crate::pipeline::plan::ShardRun {
+                shard: crate::pipeline::plan::shard(spec, self.shards, &|k| std::env::var(k).ok())?,
+                slice_s: self.slice,
+            }),
+            None if self.print_plan => Some(crate::pipeline::plan::ShardRun {
+                shard: crate::pipeline::plan::Shard {
+                    index: 0,
+                    count: self.shards.unwrap_or(1),
+                },
+                slice_s: self.slice,
+            }),
+            None => None,
+        };
         Ok(crate::pipeline::RunConfig {
             extract,
             dedup,
@@ -557,6 +599,7 @@ impl RunArgs {
             report: (!self.no_report).then_some(self.preview),
             no_label: self.no_label,
             no_dedup: self.no_dedup,
+            shard,
         })
     }
 
@@ -1190,6 +1233,7 @@ impl FrameArgs {
                 end,
                 max_frames,
                 keyframes: self.keyframes,
+                origin: None,
             },
             quality,
             output,

@@ -383,11 +383,19 @@ impl VideoSource {
     /// gives it, found by reading the packets up to `t` without decoding them: a frame's index is
     /// the number of packets stamped before it. `None` when there is no such key frame past the
     /// first, or a packet carries no timestamps (the index cannot be known): decode from the start.
-    pub fn keyframe_before(&self, t: f64) -> Option<Keyframe> {
+    /// `strictly`: a key frame before `t`, not at it, so that a frame before `t` is decoded too (a
+    /// slice's sampler needs one to know which slots the frames before it filled).
+    pub fn keyframe_before(&self, t: f64, strictly: bool) -> Option<Keyframe> {
         if !(self.time_base > 0.0 && t > 0.0) {
             return None;
         }
-        let target = self.start + (t / self.time_base).floor() as i64;
+        let ticks = t / self.time_base;
+        let target = self.start
+            + if strictly {
+                ticks.ceil() as i64 - 1
+            } else {
+                ticks.floor() as i64
+            };
         let mut input = ffmpeg::format::input(&self.path).ok()?;
         let mut stamps = Vec::new();
         let mut key: Option<i64> = None;

@@ -106,6 +106,10 @@ pub struct VideoSummary {
     /// The index of the key frame `--start` sought to; none when decoding began at the start.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sought_to: Option<u64>,
+    /// The part of the video's time this entry covers, in a sharded run that cut it into slices:
+    /// `[start, end)` seconds, either open.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slice: Option<(Option<f64>, Option<f64>)>,
     /// How many frames each of a few values of `--min-change` skipped or would have skipped.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub still_at: Vec<still::Probe>,
@@ -524,7 +528,7 @@ fn process_video(
     let sought = cfg
         .sampling
         .start
-        .and_then(|t| source.keyframe_before(t))
+        .and_then(|t| source.keyframe_before(t, cfg.sampling.origin.is_some()))
         .filter(|&k| source.seek(k));
     let info = source.info().clone();
     let total = info

@@ -25,6 +25,10 @@ pub struct Sampling {
     /// Key frames alone are sampled (the rate then bounds how many).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub keyframes: bool,
+    /// Where the `--fps` slots are counted from when it is not `start`: a slice of a sharded run
+    /// counts them from the run's start, so it takes the frames the whole run takes.
+    #[serde(skip)]
+    pub origin: Option<f64>,
 }
 
 impl Default for Sampling {
@@ -35,6 +39,7 @@ impl Default for Sampling {
             end: None,
             max_frames: None,
             keyframes: false,
+            origin: None,
         }
     }
 }
@@ -68,22 +73,30 @@ impl Sampler {
         }
     }
 
+    /// `pts` is taken to the microsecond, as records state it, so that the slice a record's time
+    /// falls in is the slice that sampled it.
     pub fn decide(&mut self, index: u64, pts: f64) -> Decision {
+        let pts = (pts * 1e6).round() / 1e6;
         if self.cfg.max_frames.is_some_and(|m| self.taken >= m) {
             return Decision::Stop;
         }
         if self.cfg.end.is_some_and(|e| pts >= e) {
             return Decision::Stop;
         }
-        let start = self.cfg.start.unwrap_or(0.0);
+        let origin = self.cfg.origin.or(self.cfg.start).unwrap_or(0.0);
+        let slot = |f: f64| ((pts - origin) * f + 1e-6).floor() as i64;
         if self.cfg.start.is_some_and(|s| pts < s) {
+            // Frames before a slice fill their slots as the whole run would take them.
+            if let Rate::Fps(f) = self.cfg.rate {
+                self.next_slot = self.next_slot.max(slot(f) + 1);
+            }
             return Decision::Skip;
         }
         let take = match self.cfg.rate {
             Rate::Every(n) => index % n == 0,
             Rate::Fps(f) => {
                 // Small tolerance so a frame stamped 0.19999999 is not a slot late.
-                let slot = ((pts - start) * f + 1e-6).floor() as i64;
+                let slot = slot(f);
                 if slot >= self.next_slot {
                     self.next_slot = slot + 1;
                     true
@@ -208,6 +221,36 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(run(cfg, &at_25fps(75)), vec![13, 38, 63]);
+    }
+
+    #[test]
+    fn slices_take_what_the_whole_run_takes() {
+        // 1/0.7 s slots straddle the cuts at 2 s and 4 s; the frames before a slice fill them.
+        let frames = at_25fps(150);
+        for rate in [Rate::Fps(0.7), Rate::Fps(3.0), Rate::Every(7)] {
+            let whole = Sampling {
+                rate,
+                start: Some(0.5),
+                ..Default::default()
+            };
+            let mut sliced = Vec::new();
+            for (a, b) in [
+                (Some(0.5), Some(2.0)),
+                (Some(2.0), Some(4.0)),
+                (Some(4.0), None),
+            ] {
+                let slice = Sampling {
+                    start: a,
+                    end: b,
+                    origin: Some(0.5),
+                    ..whole
+                };
+                // A slice is decoded from a key frame before it: here one second before.
+                let from = ((a.unwrap() - 1.0).max(0.0) * 25.0) as usize;
+                sliced.extend(run(slice, &frames[from..]));
+            }
+            assert_eq!(sliced, run(whole, &frames), "{rate:?}");
+        }
     }
 
     #[test]

@@ -31,6 +31,7 @@
 
 mod cache;
 mod early;
+pub mod plan;
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
@@ -97,6 +98,8 @@ pub struct RunConfig {
     pub no_label: bool,
     /// Label every kept frame, without deduplicating (`--no-dedup`).
     pub no_dedup: bool,
+    /// Take one shard of the job (`--shard`): its units of [`plan::Plan`].
+    pub shard: Option<plan::ShardRun>,
 }
 
 /// What `run` did: `run.json` holds the same (the extract summary at the top, one entry per stage).
@@ -176,6 +179,8 @@ struct Params {
     export_with_scores: bool,
     export_image_root: Option<String>,
     export_split: Option<crate::export::SplitConfig>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    shard: Option<plan::ShardRun>,
 }
 
 /// A kept frame on its way to the embedder, or the end of a video.
@@ -205,6 +210,7 @@ pub fn run(
 ) -> Result<RunOutcome> {
     let started = Instant::now();
     let inputs = extract::plan_inputs(&cfg.extract)?;
+    let (units, shard_entry) = work_units(cfg, &inputs);
     // Both models load, and every option is checked against them, before any file is touched.
     // Their threads sleep when idle: the two sessions and the extract workers share the cores.
     // They load side by side (a third of a second one after the other).
@@ -268,28 +274,24 @@ pub fn run(
         embedder.is_none()
             || earlier
                 .iter()
-                .filter(|r| r.video == v.video && r.status == FrameStatus::Kept && r.file.is_some())
+                .filter(|r| covers(v, r) && r.status == FrameStatus::Kept && r.file.is_some())
                 .all(|r| embeddings.get(&key(r)).is_some())
     });
     state.rewrite_videos(&finished)?;
-    let done_videos: HashSet<String> = finished.iter().map(|v| v.video.clone()).collect();
+    let done = |r: &FrameRecord| finished.iter().any(|v| covers(v, r));
     // Records of finished videos stay; a video that was cut short starts again from its first frame.
-    let partial: Vec<FrameRecord> = earlier
-        .iter()
-        .filter(|r| !done_videos.contains(&r.video))
-        .cloned()
-        .collect();
+    let partial: Vec<FrameRecord> = earlier.iter().filter(|r| !done(r)).cloned().collect();
     for r in &partial {
         if let Some(f) = &r.file {
             let _ = std::fs::remove_file(dataset.root().join(f));
         }
     }
-    earlier.retain(|r| done_videos.contains(&r.video));
+    earlier.retain(|r| done(r));
     state.rewrite_frames(&earlier)?;
     let mut writer = RecordWriter::append(state.frames_path())?;
     let mut video_log = RecordWriter::append(state.videos_path())?;
 
-    let overall = progress.bar("run", Some(inputs.len() as u64), "videos");
+    let overall = progress.bar("run", Some(units.len() as u64), "videos");
     let bar_if = |on: bool, name: &str, unit: &str| {
         if on {
             progress.bar(name, Some(0), unit)
@@ -398,17 +400,28 @@ pub fn run(
             Ok(())
         };
         let extracted = (|| -> Result<()> {
-            for input in &inputs {
+            for &(input, slice) in &units {
                 let keyframes;
-                if let Some(v) = finished.iter().find(|v| v.video == input.shown) {
+                if let Some(v) = finished
+                    .iter()
+                    .find(|v| v.video == input.shown && v.slice == slice)
+                {
                     keyframes = Vec::new();
-                    for r in earlier.iter().filter(|r| r.video == input.shown) {
+                    for r in earlier.iter().filter(|r| covers(v, r)) {
                         feed(&frame_tx, r, None, None)?;
                     }
                     summary.push(v.clone());
                 } else {
-                    let v = extract::extract_video(
-                        &cfg.extract,
+                    let sliced;
+                    let extract_cfg = match slice {
+                        Some((start, end)) => {
+                            sliced = slice_config(&cfg.extract, start, end);
+                            &sliced
+                        }
+                        None => &cfg.extract,
+                    };
+                    let mut v = extract::extract_video(
+                        extract_cfg,
                         &dataset,
                         &mut writer,
                         input,
@@ -421,6 +434,7 @@ pub fn run(
                             defer: deferral.as_ref(),
                         },
                     )?;
+                    v.slice = slice;
                     video_log.write(&v)?;
                     on_video(&v);
                     keyframes = v.keyframes.clone();
@@ -532,18 +546,22 @@ pub fn run(
             continue;
         }
         at_end += frames.len() as u64;
-        // The key frames of a video decoded by this run (not one an earlier run finished).
-        let keyframes = summary
+        // The key frames of a video decoded by this run (not one an earlier run finished), from
+        // every slice of it.
+        let mut keyframes: Vec<Keyframe> = summary
             .videos
             .iter()
-            .find(|v| v.video == input.shown)
-            .map_or(&[][..], |v| &v.keyframes[..]);
+            .filter(|v| v.video == input.shown)
+            .flat_map(|v| v.keyframes.iter().copied())
+            .collect();
+        keyframes.sort_by_key(|k| k.index);
+        keyframes.dedup_by_key(|k| k.index);
         let again = write_again(
             &cfg.extract.output,
             &dataset,
             &input.path,
             &frames,
-            keyframes,
+            &keyframes,
         )?;
         tracing::debug!(
             video = input.shown,
@@ -706,6 +724,9 @@ pub fn run(
         detect_s,
     };
     dataset.set_run_entry("run", &stats)?;
+    if let Some(entry) = &shard_entry {
+        dataset.set_run_entry("shard", entry)?;
+    }
     // The report reads everything back from the folder: on a long run the embeddings (5 kB a
     // frame for 1280-d ones) and the sessions would only add to its own memory.
     drop(emb);
@@ -733,6 +754,101 @@ pub fn run(
         report,
         run: stats,
     })
+}
+
+/// What `run.json` says of a sharded run: the shard and the whole plan, which every shard of the
+/// job computes alike.
+#[derive(Debug, Clone, Serialize)]
+pub struct ShardEntry {
+    #[serde(flatten)]
+    pub shard: plan::Shard,
+    pub host: String,
+    pub plan: plan::Plan,
+}
+
+/// The extractions of this run, in order: each input whole, or in a sharded run the units of its
+/// shard (a slice as its `[start, end)`, or none for a whole video).
+type Units<'a> = Vec<(&'a Input, Option<(Option<f64>, Option<f64>)>)>;
+
+/// The plan of a sharded run (or of one shard, for `--print-plan` without `--shard`).
+pub fn plan(cfg: &RunConfig) -> Result<plan::Plan> {
+    let inputs = extract::plan_inputs(&cfg.extract)?;
+    let sr = cfg.shard.unwrap_or(plan::ShardRun {
+        shard: plan::Shard { index: 0, count: 1 },
+        slice_s: plan::DEFAULT_SLICE_S,
+    });
+    let s = &cfg.extract.sampling;
+    Ok(plan::Plan::new(
+        &plan::durations(&inputs),
+        (s.start, s.end),
+        plan_slice(cfg, sr.slice_s),
+        sr.shard.count,
+    ))
+}
+
+fn work_units<'a>(cfg: &RunConfig, inputs: &'a [Input]) -> (Units<'a>, Option<ShardEntry>) {
+    let Some(sr) = cfg.shard else {
+        return (inputs.iter().map(|i| (i, None)).collect(), None);
+    };
+    let s = &cfg.extract.sampling;
+    let plan = plan::Plan::new(
+        &plan::durations(inputs),
+        (s.start, s.end),
+        plan_slice(cfg, sr.slice_s),
+        sr.shard.count,
+    );
+    let units = plan
+        .units
+        .iter()
+        .filter(|u| u.shard == sr.shard.index)
+        .filter_map(|u| {
+            let input = inputs.iter().find(|i| i.shown == u.video)?;
+            let whole = u.start == s.start && u.end == s.end;
+            Some((input, (!whole).then_some((u.start, u.end))))
+        })
+        .collect();
+    let entry = ShardEntry {
+        shard: sr.shard,
+        host: hostname(),
+        plan,
+    };
+    (units, Some(entry))
+}
+
+/// The slice length a plan uses: videos stay whole when a per-video rule runs along them, which a
+/// slice could not continue (`--max-frames` counts, the still-frame gate's last frame).
+pub fn plan_slice(cfg: &RunConfig, slice_s: f64) -> f64 {
+    if cfg.extract.sampling.max_frames.is_some() || cfg.extract.min_change.is_some() {
+        f64::INFINITY
+    } else {
+        slice_s
+    }
+}
+
+/// The extract configuration of one slice: its time range, with `--fps` slots still counted from
+/// the run's start.
+fn slice_config(cfg: &ExtractConfig, start: Option<f64>, end: Option<f64>) -> ExtractConfig {
+    let mut c = cfg.clone();
+    c.sampling.origin = Some(cfg.sampling.start.unwrap_or(0.0));
+    c.sampling.start = start;
+    c.sampling.end = end;
+    c
+}
+
+/// Whether `v` (a video, or a slice of one) holds the frame of `r`.
+fn covers(v: &VideoSummary, r: &FrameRecord) -> bool {
+    v.video == r.video
+        && v.slice
+            .is_none_or(|(a, b)| a.is_none_or(|a| r.pts >= a) && b.is_none_or(|b| r.pts < b))
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_default()
 }
 
 /// Makes the embedder's input from a decoded frame, as [`Preprocess::apply`] would from its JPEG:
@@ -839,6 +955,7 @@ fn params(
         export_with_scores: cfg.export_with_scores,
         export_image_root: cfg.export_image_root.clone(),
         export_split: cfg.export_split.clone(),
+        shard: cfg.shard,
     };
     serde_json::to_value(&p).expect("params serialise")
 }
