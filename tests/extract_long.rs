@@ -73,8 +73,15 @@ fn extract_with(video: &Path, out: &Path, extra: &[&str]) -> (Vec<Value>, Value)
 }
 
 /// Each record of `part` equals the record of the same frame in `full`, and its picture is the
-/// same file byte for byte.
+/// same file byte for byte. The still-frame measure (`change`) is left out: it compares a frame
+/// with the last one sampled before it that passed, which depends on what was sampled (the tests
+/// of the gate check it against the README's definition).
 fn assert_same_frames(video: &Path, part: (&Path, &[Value]), full: (&Path, &[Value])) {
+    let frame = |r: &Value| {
+        let mut r = r.clone();
+        r.as_object_mut().unwrap().remove("change");
+        r
+    };
     let by_frame: std::collections::HashMap<u64, &Value> = full
         .1
         .iter()
@@ -85,7 +92,12 @@ fn assert_same_frames(video: &Path, part: (&Path, &[Value]), full: (&Path, &[Val
         let whole = by_frame
             .get(&f)
             .unwrap_or_else(|| panic!("{}: frame {f} not in a full decoding", video.display()));
-        assert_eq!(r, *whole, "{}: frame {f}'s record differs", video.display());
+        assert_eq!(
+            frame(r),
+            frame(whole),
+            "{}: frame {f}'s record differs",
+            video.display()
+        );
         if let Some(file) = r["file"].as_str() {
             let a = std::fs::read(part.0.join(file)).unwrap();
             let b = std::fs::read(full.0.join(file)).unwrap();
@@ -174,7 +186,13 @@ fn start_seeks_to_the_key_frame_before_it_and_frames_keep_their_indices() {
 
         let out = dir.path().join("start");
         let (records, summary) = extract_with(&video, &out, &["--start", "7.3"]);
-        assert_eq!(records, after, "{}", video.display());
+        let frame = |r: &Value| r["frame"].as_u64().unwrap();
+        assert_eq!(
+            records.iter().map(frame).collect::<Vec<_>>(),
+            after.iter().map(frame).collect::<Vec<_>>(),
+            "{}",
+            video.display()
+        );
         assert_same_frames(&video, (&out, &records), (&full_dir, &full));
         // Decoding began at the last key frame at or before 7.3 s, unless the packets carry no
         // timestamps to count the frames before it by: then at the start.
@@ -277,24 +295,13 @@ fn still_gate_keeps_held_frames_away_and_every_moving_frame_through() {
         on.len() - still as usize
     );
     assert!(!on_dir.join("rejected/still").exists());
-    // The frames that pass are the same frames, with the same pictures, as without the gate (their
-    // change, checked above, may be from another frame: the last that passed, or the last kept).
-    let without_change = |records: &[Value]| -> Vec<Value> {
-        records
-            .iter()
-            .filter(|r| r["status"] == "kept")
-            .map(|r| {
-                let mut r = r.clone();
-                r.as_object_mut().unwrap().remove("change");
-                r
-            })
-            .collect()
-    };
-    assert_same_frames(
-        &video,
-        (&on_dir, &without_change(&on)),
-        (&off_dir, &without_change(&off)),
-    );
+    // The frames that pass are the same frames, with the same pictures, as without the gate.
+    let passed: Vec<Value> = on
+        .iter()
+        .filter(|r| r["status"] == "kept")
+        .cloned()
+        .collect();
+    assert_same_frames(&video, (&on_dir, &passed), (&off_dir, &off));
 
     // Every run counts what a few values of D skip; the gate's own value counts what it did.
     let probes = &off_summary["still_at"];
