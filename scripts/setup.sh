@@ -7,11 +7,13 @@
 #     onnxruntime/capi/libonnxruntime.so.*, at run time) and the packages the tests use as references
 #     (OpenCV, NumPy)
 #   - Chromium and a font, to open the HTML report headless in the tests
+#   - Slurm and munge, for the one-node cluster the Slurm tests start (scripts/slurm-local.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# slurm-wlm and munge: the one-node cluster of the Slurm tests (scripts/slurm-local.sh).
 APT_PACKAGES=(libavcodec-dev libavformat-dev libavutil-dev libswscale-dev clang libclang-dev pkg-config
-  cmake nasm ffmpeg python3-venv chromium fonts-dejavu-core tmux)
+  cmake nasm ffmpeg python3-venv chromium fonts-dejavu-core tmux slurm-wlm munge)
 # The installer of the Python packages (from PyPI).
 UV_VERSION=0.13.9
 # datumaro (the import library CVAT uses) and label-studio-sdk read the exports in the tests.

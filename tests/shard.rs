@@ -29,26 +29,73 @@ fn inputs(dir: &Path) -> Vec<PathBuf> {
     v
 }
 
+/// The options of every run here: 0.7 frames/s (slots that straddle the cuts), slices of 30 s,
+/// extraction alone (what the shards must agree on before `merge` exists).
+const OPTIONS: [&str; 8] = [
+    "--fps",
+    "0.7",
+    "--slice",
+    "30",
+    "--no-dedup",
+    "--no-label",
+    "--no-report",
+    "-q",
+];
+
 fn run_extract(inputs: &[PathBuf], out: &Path, extra: &[&str]) -> Run {
     let mut a: Vec<String> = vec!["run".into()];
     a.extend(inputs.iter().map(|p| p.to_str().unwrap().to_string()));
-    a.extend(
-        [
-            "--out",
-            out.to_str().unwrap(),
-            "--fps",
-            "0.7",
-            "--slice",
-            "30",
-            "--no-dedup",
-            "--no-label",
-            "--no-report",
-            "-q",
-        ]
-        .map(String::from),
-    );
-    a.extend(extra.iter().map(|s| s.to_string()));
+    a.extend(["--out".to_string(), out.to_str().unwrap().to_string()]);
+    a.extend(OPTIONS.iter().chain(extra).map(|s| s.to_string()));
     framelabel(&a)
+}
+
+/// The shards' records together are the records of `whole`, each frame in one shard, with the
+/// same pictures; `change` differs only at the first frame of `slice_starts` slices, measured from
+/// nothing there.
+fn assert_shards_make_the_run(whole: &Path, shards: &[PathBuf], slice_starts: usize) {
+    let mut sharded: HashMap<(String, u64), (Value, &PathBuf)> = HashMap::new();
+    for dir in shards {
+        for rec in read_jsonl(&dir.join("frames.jsonl")) {
+            let k = (
+                rec["video"].as_str().unwrap().to_string(),
+                rec["frame"].as_u64().unwrap(),
+            );
+            assert!(
+                sharded.insert(k.clone(), (rec, dir)).is_none(),
+                "{k:?} taken twice"
+            );
+        }
+    }
+    let records = read_jsonl(&whole.join("frames.jsonl"));
+    assert!(records.len() > 60);
+    assert_eq!(records.len(), sharded.len());
+    let mut measured_from_nothing = 0;
+    for a in &records {
+        let k = (
+            a["video"].as_str().unwrap().to_string(),
+            a["frame"].as_u64().unwrap(),
+        );
+        let (b, dir) = sharded
+            .get(&k)
+            .unwrap_or_else(|| panic!("{k:?} in no shard"));
+        let strip = |r: &Value| {
+            let mut r = r.clone();
+            r.as_object_mut().unwrap().remove("change");
+            r
+        };
+        assert_eq!(strip(a), strip(b), "{k:?}");
+        if a["change"] != b["change"] {
+            assert!(b["change"].is_null(), "{k:?}");
+            measured_from_nothing += 1;
+        }
+        let file = a["file"].as_str().unwrap();
+        assert!(
+            std::fs::read(whole.join(file)).unwrap() == std::fs::read(dir.join(file)).unwrap(),
+            "{file} differs"
+        );
+    }
+    assert_eq!(measured_from_nothing, slice_starts);
 }
 
 #[test]
@@ -114,8 +161,8 @@ fn shards_extract_the_frames_of_one_run_with_slices_cut_at_their_times() {
     let whole = tmp.path().join("whole");
     let r = run_extract(&inputs, &whole, &[]);
     assert_eq!(r.code, 1, "the bad input fails: {}", r.stderr);
-    let mut sharded: HashMap<(String, u64), (Value, PathBuf)> = HashMap::new();
     let mut failed = 0;
+    let mut dirs = Vec::new();
     for i in 0..3 {
         let out = tmp.path().join(format!("shard{i}"));
         let r = run_extract(&inputs, &out, &["--shard", &format!("{i}/3")]);
@@ -126,64 +173,103 @@ fn shards_extract_the_frames_of_one_run_with_slices_cut_at_their_times() {
             summary["shard"]["plan"]["units"].as_array().unwrap().len(),
             6
         );
-        failed += summary["failed"].as_array().unwrap().len();
-        assert_eq!(
-            r.code,
-            if summary["failed"].as_array().unwrap().is_empty() {
-                0
-            } else {
-                1
-            }
-        );
-        for rec in read_jsonl(&out.join("frames.jsonl")) {
-            let k = (
-                rec["video"].as_str().unwrap().to_string(),
-                rec["frame"].as_u64().unwrap(),
-            );
-            assert!(
-                sharded.insert(k.clone(), (rec, out.clone())).is_none(),
-                "{k:?} taken twice"
-            );
-        }
+        let failures = summary["failed"].as_array().unwrap().len();
+        failed += failures;
+        assert_eq!(r.code, if failures == 0 { 0 } else { 1 }, "{}", r.stderr);
         // Run again: finished, it resumes and changes nothing.
         let before = read_jsonl(&out.join("frames.jsonl"));
         let r = run_extract(&inputs, &out, &["--shard", &format!("{i}/3"), "--json"]);
         let s: Value = serde_json::from_str(&r.stdout).unwrap();
         assert_eq!(s["run"]["resumed"], true);
         assert_eq!(read_jsonl(&out.join("frames.jsonl")), before);
+        dirs.push(out);
     }
     assert_eq!(failed, 1, "the bad input fails in one shard");
 
-    // The same frames, records and pictures; `change` differs only where a slice begins (measured
-    // from nothing there).
-    let records = read_jsonl(&whole.join("frames.jsonl"));
-    assert!(records.len() > 60);
-    assert_eq!(records.len(), sharded.len());
-    let mut measured_from_nothing = 0;
-    for a in &records {
-        let k = (
-            a["video"].as_str().unwrap().to_string(),
-            a["frame"].as_u64().unwrap(),
-        );
-        let (b, dir) = sharded
-            .get(&k)
-            .unwrap_or_else(|| panic!("{k:?} in no shard"));
-        let strip = |r: &Value| {
-            let mut r = r.clone();
-            r.as_object_mut().unwrap().remove("change");
-            r
-        };
-        assert_eq!(strip(a), strip(b), "{k:?}");
-        if a["change"] != b["change"] {
-            assert!(b["change"].is_null(), "{k:?}");
-            measured_from_nothing += 1;
-        }
-        let file = a["file"].as_str().unwrap();
+    // The second and third slices of the sample begin in the middle of it.
+    assert_shards_make_the_run(&whole, &dirs, 2);
+}
+
+/// Stops the one-node Slurm cluster of a test when it ends, however it ends.
+struct Cluster(PathBuf);
+
+impl Cluster {
+    fn start(dir: &Path) -> Self {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/slurm-local.sh");
+        let out = std::process::Command::new(&script)
+            .arg("start")
+            .env("SLURM_LOCAL_DIR", dir)
+            .output()
+            .unwrap();
+        // Whatever started is stopped when the guard goes, even if the start failed.
+        let cluster = Cluster(dir.to_path_buf());
         assert!(
-            std::fs::read(whole.join(file)).unwrap() == std::fs::read(dir.join(file)).unwrap(),
-            "{file} differs"
+            out.status.success(),
+            "scripts/slurm-local.sh start (it needs root to install and start Slurm): {}",
+            String::from_utf8_lossy(&out.stderr)
         );
+        cluster
     }
-    // The second and third slices of the sample.
-    assert_eq!(measured_from_nothing, 2);
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/slurm-local.sh");
+        let _ = std::process::Command::new(script)
+            .arg("stop")
+            .env("SLURM_LOCAL_DIR", &self.0)
+            .status();
+    }
+}
+
+/// A real Slurm array (a one-node cluster started for the test) of `deploy/slurm/framelabel.sbatch`:
+/// each task runs `run --shard auto`, reads its shard from Slurm's environment, and the three
+/// together extract the frames of one run.
+#[test]
+fn slurm_array_tasks_take_their_shards() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut inputs = inputs(tmp.path());
+    inputs.pop(); // the bad input would fail its task, and `sbatch --wait` with it
+    let whole = tmp.path().join("whole");
+    let r = run_extract(&inputs, &whole, &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+
+    let _cluster = Cluster::start(&tmp.path().join("slurm"));
+    let job = tmp.path().join("job");
+    let sbatch = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/slurm/framelabel.sbatch");
+    let out = std::process::Command::new("sbatch")
+        .env("SLURM_CONF", tmp.path().join("slurm/slurm.conf"))
+        .args(["--wait", "--array=0-2", "--cpus-per-task=1", "--mem=1G"])
+        .arg(format!("--output={}/task-%a.out", tmp.path().display()))
+        .arg(format!(
+            "--export=ALL,FRAMELABEL={}",
+            env!("CARGO_BIN_EXE_framelabel")
+        ))
+        .arg(&sbatch)
+        .arg(&job)
+        .args(&inputs)
+        .arg("--")
+        .args(OPTIONS)
+        .output()
+        .unwrap();
+    let logs: String = (0..3)
+        .map(|i| {
+            std::fs::read_to_string(tmp.path().join(format!("task-{i}.out"))).unwrap_or_default()
+        })
+        .collect();
+    assert!(
+        out.status.success(),
+        "sbatch: {}{}\n{logs}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dirs: Vec<PathBuf> = (0..3).map(|i| job.join(format!("shards/{i}"))).collect();
+    for (i, d) in dirs.iter().enumerate() {
+        let s = read_json(&d.join("run.json"));
+        assert_eq!(s["shard"]["index"], i, "{logs}");
+        assert_eq!(s["shard"]["count"], 3);
+        // --cpus-per-task=1 became --threads 1.
+        assert_eq!(s["parameters"]["threads"], 1);
+    }
+    assert_shards_make_the_run(&whole, &dirs, 2);
 }

@@ -155,9 +155,11 @@ pub struct Shard {
 }
 
 /// Reads `--shard I/N`, or `--shard auto` from the scheduler's environment (`env` looks a variable
-/// up): a Slurm array task (`SLURM_ARRAY_TASK_ID` with `SLURM_ARRAY_TASK_COUNT`, or
-/// `SLURM_ARRAY_TASK_MIN`/`MAX`), or a Kubernetes indexed Job's pod (`JOB_COMPLETION_INDEX`, with
-/// the count from `--shards N` or `FRAMELABEL_SHARDS`).
+/// up): a Slurm array task, or a Kubernetes indexed Job's pod (`JOB_COMPLETION_INDEX`). The count
+/// is `--shards N` or `FRAMELABEL_SHARDS` when given, and then a Slurm task's index is its
+/// `SLURM_ARRAY_TASK_ID` (so one failed task can be run again alone, `--array=I`); otherwise the
+/// count is the array's (`SLURM_ARRAY_TASK_COUNT`, or `MAX - MIN + 1`) and the index counts from
+/// `SLURM_ARRAY_TASK_MIN`.
 pub fn shard(
     spec: &str,
     shards: Option<usize>,
@@ -169,9 +171,17 @@ pub fn shard(
             .parse::<usize>()
             .map_err(|_| bad(format!("{name}={v} is not a whole number")))
     };
+    let shards = match (shards, env("FRAMELABEL_SHARDS")) {
+        (Some(n), _) => Some(n),
+        (None, Some(n)) => Some(number("FRAMELABEL_SHARDS", &n)?),
+        (None, None) => None,
+    };
     let (index, count) = if spec == "auto" {
         if let Some(id) = env("SLURM_ARRAY_TASK_ID") {
             let id = number("SLURM_ARRAY_TASK_ID", &id)?;
+            if let Some(n) = shards {
+                return checked(id, n, None);
+            }
             let min = env("SLURM_ARRAY_TASK_MIN")
                 .map(|v| number("SLURM_ARRAY_TASK_MIN", &v))
                 .transpose()?
@@ -197,15 +207,9 @@ pub fn shard(
             (index, count)
         } else if let Some(i) = env("JOB_COMPLETION_INDEX") {
             let index = number("JOB_COMPLETION_INDEX", &i)?;
-            let count = match (shards, env("FRAMELABEL_SHARDS")) {
-                (Some(n), _) => n,
-                (None, Some(n)) => number("FRAMELABEL_SHARDS", &n)?,
-                (None, None) => {
-                    return Err(bad(
-                        "JOB_COMPLETION_INDEX is set but not the number of shards: pass --shards N (the Job's completions) or set FRAMELABEL_SHARDS".into(),
-                    ));
-                }
-            };
+            let count = shards.ok_or_else(|| {
+                bad("JOB_COMPLETION_INDEX is set but not the number of shards: pass --shards N (the Job's completions) or set FRAMELABEL_SHARDS".into())
+            })?;
             (index, count)
         } else {
             return Err(bad(
@@ -220,6 +224,11 @@ pub fn shard(
         })?;
         (number("I", i)?, number("N", n)?)
     };
+    checked(index, count, shards)
+}
+
+fn checked(index: usize, count: usize, shards: Option<usize>) -> Result<Shard> {
+    let bad = |m: String| Error::usage("--shard", m);
     if count == 0 || index >= count {
         return Err(bad(format!(
             "shard {index} of {count} does not exist: the index runs from 0 to the count less one"
@@ -227,7 +236,7 @@ pub fn shard(
     }
     if let Some(n) = shards.filter(|&n| n != count) {
         return Err(bad(format!(
-            "shard {index}/{count} disagrees with --shards {n}"
+            "shard {index}/{count} disagrees with --shards {n} (or FRAMELABEL_SHARDS)"
         )));
     }
     Ok(Shard { index, count })
@@ -323,6 +332,22 @@ mod tests {
         assert_eq!(
             shard("auto", None, &slurm).unwrap(),
             Shard { index: 1, count: 3 }
+        );
+        // With the job's count given, a task's own index (one task run again alone, --array=5).
+        assert_eq!(
+            shard("auto", Some(8), &slurm).unwrap(),
+            Shard { index: 5, count: 8 }
+        );
+        let again = |k: &str| match k {
+            "SLURM_ARRAY_TASK_ID" | "SLURM_ARRAY_TASK_MIN" | "SLURM_ARRAY_TASK_MAX" => {
+                Some("5".to_string())
+            }
+            "FRAMELABEL_SHARDS" => Some("8".to_string()),
+            _ => None,
+        };
+        assert_eq!(
+            shard("auto", None, &again).unwrap(),
+            Shard { index: 5, count: 8 }
         );
         assert!(shard("auto", Some(4), &slurm).is_err());
         let k8s = |k: &str| (k == "JOB_COMPLETION_INDEX").then(|| "2".to_string());
