@@ -273,3 +273,77 @@ fn slurm_array_tasks_take_their_shards() {
     }
     assert_shards_make_the_run(&whole, &dirs, 2);
 }
+
+/// `deploy/k8s/framelabel-shards.yaml` passes the Kubernetes API's schemas (strictly: no unknown
+/// field), and the command each pod of its Indexed Job runs is one `framelabel` accepts: run in a
+/// shell as the pod would, with `/data` made here, its index in JOB_COMPLETION_INDEX and the
+/// manifest's environment, plus `--print-plan`, it takes shard I of the Job's completions.
+#[test]
+fn kubernetes_indexed_job_is_valid_and_its_pods_take_their_shards() {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/k8s/framelabel-shards.yaml");
+    let validator = python().with_file_name("kubernetes-validate");
+    let out = std::process::Command::new(&validator)
+        .args(["--strict", "--no-warn"])
+        .arg(&manifest)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let jobs: Value = serde_json::from_slice(&run_py("k8s_job.py", &[&manifest])).unwrap();
+    let job = jobs
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["name"] == "framelabel-shards")
+        .expect("the shards' Job");
+    assert_eq!(job["completion_mode"], "Indexed");
+    let n = job["completions"].as_u64().unwrap();
+    assert_eq!(job["env"]["FRAMELABEL_SHARDS"], n.to_string());
+
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    std::fs::create_dir_all(data.join("videos")).unwrap();
+    inputs(&data.join("videos"));
+    std::fs::remove_file(data.join("videos/bad.mp4")).unwrap();
+    std::os::unix::fs::symlink(vtest(), data.join("videos/vtest.avi")).unwrap();
+    let command: Vec<String> = job["command"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().replace("/data", data.to_str().unwrap()))
+        .collect();
+    assert_eq!(command[..2], ["sh", "-c"]);
+    let bin = Path::new(env!("CARGO_BIN_EXE_framelabel"))
+        .parent()
+        .unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let mut taken = 0;
+    for i in 0..n {
+        let mut cmd = std::process::Command::new("sh");
+        cmd.arg("-c")
+            .arg(format!("{} --print-plan --json", command[2]))
+            .env("PATH", &path)
+            .env("JOB_COMPLETION_INDEX", i.to_string());
+        for (k, v) in job["env"].as_object().unwrap() {
+            cmd.env(k, v.as_str().unwrap());
+        }
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "pod {i}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(plan["plan"]["shards"], n, "pod {i}");
+        // The three test videos (the sample, cut in slices of 10 minutes: whole) in the plan.
+        assert_eq!(plan["plan"]["units"].as_array().unwrap().len(), 3);
+        taken += plan["shard"]["index"]
+            .as_u64()
+            .map_or(0, |s| (s == i) as u64);
+    }
+    assert_eq!(taken, n, "every pod took its own index");
+}

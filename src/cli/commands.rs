@@ -124,7 +124,8 @@ pub fn run(cli: Cli) -> crate::Result<i32> {
             }
             let cfg = args.to_config()?;
             if args.print_plan {
-                print_plan(&crate::pipeline::plan(&cfg)?, args.json);
+                let this = cfg.shard.filter(|_| args.shard.is_some()).map(|s| s.shard);
+                print_plan(&crate::pipeline::plan(&cfg)?, this, args.json);
                 return Ok(crate::EXIT_OK);
             }
             let quiet = args.quiet;
@@ -445,13 +446,18 @@ fn print_json<T: serde::Serialize>(value: &T) {
     );
 }
 
-/// `run --print-plan`: one line per unit (shard, start, end, seconds, video), then each shard's
-/// load; or the plan as JSON.
-fn print_plan(plan: &crate::pipeline::plan::Plan, json: bool) {
+/// `run --print-plan`: one line per unit (shard, start, end, seconds, video; `*` marks those of
+/// `this` shard), then each shard's load; or the plan as JSON.
+fn print_plan(
+    plan: &crate::pipeline::plan::Plan,
+    this: Option<crate::pipeline::plan::Shard>,
+    json: bool,
+) {
     let loads = plan.loads();
     if json {
         let v = serde_json::json!({
             "plan": plan,
+            "shard": this,
             "loads_s": loads,
             "imbalance": plan.imbalance(),
         });
@@ -464,8 +470,13 @@ fn print_plan(plan: &crate::pipeline::plan::Plan, json: bool) {
     let time = |t: Option<f64>, open: &str| t.map_or_else(|| open.to_string(), |t| format!("{t}"));
     println!("shard\tstart\tend\tseconds\tvideo");
     for u in &plan.units {
+        let mark = if this.is_some_and(|t| t.index == u.shard) {
+            "*"
+        } else {
+            ""
+        };
         println!(
-            "{}\t{}\t{}\t{:.1}\t{}",
+            "{}{mark}\t{}\t{}\t{:.1}\t{}",
             u.shard,
             time(u.start, "start"),
             time(u.end, "end"),
