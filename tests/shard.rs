@@ -347,3 +347,109 @@ fn kubernetes_indexed_job_is_valid_and_its_pods_take_their_shards() {
     }
     assert_eq!(taken, n, "every pod took its own index");
 }
+
+/// Three shards of a run with both models and `merge` give the output of one run: the same
+/// records (statuses, duplicates and file names), the same COCO file (boxes and scores), the same
+/// pictures; with a damaged input, which the shard holding it and `merge` report (exit 1).
+/// `merge` refuses missing, unfinished and foreign shard folders in one line (exit 2), and run
+/// again it changes nothing.
+#[test]
+fn merge_of_the_shards_is_the_output_of_one_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let inputs = inputs(tmp.path());
+    let refs: Vec<&Path> = inputs.iter().map(|p| p.as_path()).collect();
+    let whole = tmp.path().join("whole");
+    let r = framelabel(run_args(&refs, &whole, &["--slice", "30", "-q"]));
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let dirs: Vec<PathBuf> = (0..3)
+        .map(|i| tmp.path().join(format!("shard{i}")))
+        .collect();
+    for (i, d) in dirs.iter().enumerate() {
+        let shard = format!("{i}/3");
+        let r = framelabel(run_args(
+            &refs,
+            d,
+            &["--slice", "30", "-q", "--shard", &shard],
+        ));
+        assert!(r.code == 0 || r.code == 1, "{}", r.stderr);
+    }
+    let merge = |dirs: &[&Path], out: &Path| {
+        let mut a: Vec<String> = vec!["merge".into(), "--out".into(), out.display().to_string()];
+        a.extend(dirs.iter().map(|d| d.display().to_string()));
+        a.push("-q".into());
+        framelabel(&a)
+    };
+    let out = tmp.path().join("merged");
+    let refused = |r: Run, needle: &str| {
+        assert_eq!(r.code, 2, "{}", r.stderr);
+        assert!(r.stderr.contains(needle), "{needle}: {}", r.stderr);
+        assert_eq!(r.stderr.trim().lines().count(), 1, "{}", r.stderr);
+    };
+    refused(
+        merge(&[&dirs[0], &dirs[1]], &out),
+        "shard(s) 2 of 3 missing",
+    );
+    refused(merge(&[&dirs[0], &whole], &out), "is not a shard's folder");
+    let complete = dirs[2].join(".framelabel/complete");
+    std::fs::rename(&complete, tmp.path().join("complete")).unwrap();
+    refused(
+        merge(&[&dirs[0], &dirs[1], &dirs[2]], &out),
+        "has not finished",
+    );
+    std::fs::rename(tmp.path().join("complete"), &complete).unwrap();
+    assert!(!out.join("frames.jsonl").exists());
+
+    let shards: Vec<&Path> = dirs.iter().rev().map(|d| d.as_path()).collect();
+    let r = merge(&shards, &out);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("bad.mp4"), "{}", r.stderr);
+
+    let (a, b) = (
+        read_jsonl(&whole.join("frames.jsonl")),
+        read_jsonl(&out.join("frames.jsonl")),
+    );
+    assert_eq!(a.len(), b.len());
+    let strip = |r: &Value| {
+        let mut r = r.clone();
+        r.as_object_mut().unwrap().remove("change");
+        r
+    };
+    let mut from_nothing = 0;
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!(strip(x), strip(y));
+        from_nothing += (x["change"] != y["change"]) as usize;
+    }
+    assert_eq!(from_nothing, 2, "the second and third slices of the sample");
+    assert!(a.iter().any(|r| r["status"] == "duplicate"));
+    let coco = |d: &Path| {
+        let mut c = read_json(&d.join("annotations.json"));
+        c["info"].as_object_mut().unwrap().remove("date_created");
+        c
+    };
+    assert!(coco(&whole) == coco(&out), "annotations.json differs");
+    assert!(coco(&out)["annotations"].as_array().unwrap().len() > 100);
+    let names = jpegs(&whole.join("images"));
+    assert_eq!(names, jpegs(&out.join("images")));
+    for n in &names {
+        let (x, y) = (whole.join("images").join(n), out.join("images").join(n));
+        assert!(
+            std::fs::read(x).unwrap() == std::fs::read(y).unwrap(),
+            "{n} differs"
+        );
+    }
+    let run = read_json(&out.join("run.json"));
+    let listed: Vec<u64> = run["merge"]["shards"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["index"].as_u64().unwrap())
+        .collect();
+    assert_eq!(listed, [0, 1, 2]);
+    eprintln!("merge: {}", run["run"]);
+
+    // Again: it continues the finished merge and changes nothing.
+    let before = (read_jsonl(&out.join("frames.jsonl")), coco(&out));
+    let r = merge(&shards, &out);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(before == (read_jsonl(&out.join("frames.jsonl")), coco(&out)));
+}

@@ -128,67 +128,23 @@ pub fn run(cli: Cli) -> crate::Result<i32> {
                 print_plan(&crate::pipeline::plan(&cfg)?, this, args.json);
                 return Ok(crate::EXIT_OK);
             }
+            let mut cfg = cfg;
+            cfg.options = Some(args.to_toml());
             let quiet = args.quiet;
             let progress = Progress::new(quiet);
             let outcome = crate::pipeline::run(&cfg, progress.clone(), &mut |v| {
                 print_video(&progress, v, quiet)
             })?;
-            print_failures(&outcome.extract);
-            warn_exports(&outcome.exports);
-            let dedup_warnings = outcome.dedup.iter().flat_map(|d| &d.warnings);
-            for w in dedup_warnings.chain(outcome.label.iter().flat_map(|l| &l.warnings)) {
-                eprintln!("framelabel: warning: {w}");
-            }
-            if args.json {
-                print_json(&outcome);
-            } else if !quiet {
-                let t = &outcome.extract.totals;
-                let dedup = match &outcome.dedup {
-                    Some(d) => format!(", {} duplicates", d.duplicates),
-                    None => String::new(),
-                };
-                let label = match &outcome.label {
-                    Some(l) => format!(
-                        ", {} images labelled, {} boxes ({} images without)",
-                        l.images, l.annotations, l.empty_images
-                    ),
-                    None => String::new(),
-                };
-                let still = match t.rejected.get("still") {
-                    Some(&n) if n > 0 => format!("{n} still, "),
-                    _ => String::new(),
-                };
-                eprintln!(
-                    "{} videos{}: {} frames decoded, {} sampled, {still}{} kept by quality{dedup}{label}, {:.1} s ({:.0} frames/s)",
-                    t.videos,
-                    if outcome.run.videos_skipped > 0 {
-                        format!(" ({} finished earlier)", outcome.run.videos_skipped)
-                    } else {
-                        String::new()
-                    },
-                    t.decoded,
-                    t.sampled,
-                    t.kept,
-                    outcome.run.elapsed_s,
-                    outcome.run.frames_per_s
-                );
-                if outcome.label.is_some() {
-                    eprintln!(
-                        "COCO in {}",
-                        cfg.extract
-                            .out
-                            .join(crate::detect::label::ANNOTATIONS_FILE)
-                            .display()
-                    );
-                } else {
-                    eprintln!("frames in {}", cfg.extract.out.join("images").display());
-                }
-                print_exports(&outcome.exports);
-                if let Some(r) = &outcome.report {
-                    print_report(r);
-                }
-            }
-            Ok(outcome.exit_code())
+            Ok(print_run(&cfg, &outcome, quiet, args.json))
+        }
+        Command::Merge(m) => {
+            let shards = crate::pipeline::merge::Shards::open(&m.shards)?;
+            let cfg = m.run_args(&shards.options)?.to_config()?;
+            let progress = Progress::new(m.quiet);
+            let outcome = crate::pipeline::merge(&cfg, &shards, progress.clone(), &mut |v| {
+                print_video(&progress, v, m.quiet)
+            })?;
+            Ok(print_run(&cfg, &outcome, m.quiet, m.json))
         }
         Command::Report(args) => {
             let cfg = args.to_config()?;
@@ -492,4 +448,69 @@ fn print_plan(
         loads.join(", "),
         plan.imbalance()
     );
+}
+
+/// What `run` (and `merge`) print at the end; the exit code.
+fn print_run(
+    cfg: &crate::pipeline::RunConfig,
+    outcome: &crate::pipeline::RunOutcome,
+    quiet: bool,
+    json: bool,
+) -> i32 {
+    print_failures(&outcome.extract);
+    warn_exports(&outcome.exports);
+    let dedup_warnings = outcome.dedup.iter().flat_map(|d| &d.warnings);
+    for w in dedup_warnings.chain(outcome.label.iter().flat_map(|l| &l.warnings)) {
+        eprintln!("framelabel: warning: {w}");
+    }
+    if json {
+        print_json(&outcome);
+    } else if !quiet {
+        let t = &outcome.extract.totals;
+        let dedup = match &outcome.dedup {
+            Some(d) => format!(", {} duplicates", d.duplicates),
+            None => String::new(),
+        };
+        let label = match &outcome.label {
+            Some(l) => format!(
+                ", {} images labelled, {} boxes ({} images without)",
+                l.images, l.annotations, l.empty_images
+            ),
+            None => String::new(),
+        };
+        let still = match t.rejected.get("still") {
+            Some(&n) if n > 0 => format!("{n} still, "),
+            _ => String::new(),
+        };
+        eprintln!(
+            "{} videos{}: {} frames decoded, {} sampled, {still}{} kept by quality{dedup}{label}, {:.1} s ({:.0} frames/s)",
+            t.videos,
+            if outcome.run.videos_skipped > 0 {
+                format!(" ({} finished earlier)", outcome.run.videos_skipped)
+            } else {
+                String::new()
+            },
+            t.decoded,
+            t.sampled,
+            t.kept,
+            outcome.run.elapsed_s,
+            outcome.run.frames_per_s
+        );
+        if outcome.label.is_some() {
+            eprintln!(
+                "COCO in {}",
+                cfg.extract
+                    .out
+                    .join(crate::detect::label::ANNOTATIONS_FILE)
+                    .display()
+            );
+        } else {
+            eprintln!("frames in {}", cfg.extract.out.join("images").display());
+        }
+        print_exports(&outcome.exports);
+        if let Some(r) = &outcome.report {
+            print_report(r);
+        }
+    }
+    outcome.exit_code()
 }

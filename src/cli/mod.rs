@@ -45,6 +45,8 @@ pub enum Command {
     Label(Box<LabelArgs>),
     /// Do everything in one streaming, resumable pass: extract, deduplicate, label, export.
     Run(Box<RunArgs>),
+    /// Join the shards of one job (`run --shard`) into the output one run over all inputs makes.
+    Merge(Box<MergeArgs>),
     /// Write the labels of an output folder in the formats annotation and training tools import
     /// (yolo, coco, voc, cvat, label-studio, coco-results).
     Export(Box<ExportArgs>),
@@ -600,6 +602,7 @@ impl RunArgs {
             no_label: self.no_label,
             no_dedup: self.no_dedup,
             shard,
+            options: None,
         })
     }
 
@@ -611,6 +614,73 @@ impl RunArgs {
         }
         let table: toml::Table = serde_json::from_value(v).expect("plain values");
         toml::to_string(&table).expect("a flat table")
+    }
+}
+
+/// `framelabel merge`: the options come from the shards.
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// The shards' output folders: every shard of the job, in any order.
+    #[arg(required = true, value_name = "SHARD_DIR")]
+    pub shards: Vec<PathBuf>,
+    /// Output folder (created if missing; an unfinished merge there continues).
+    #[arg(long, short, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Start over in a folder that holds another run or another dataset.
+    #[arg(long)]
+    pub force: bool,
+    /// Threads for inference and for per-frame work [default: all cores].
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+    /// No progress display and no per-video lines (errors and warnings still go to stderr).
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Print the run summary as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl MergeArgs {
+    /// The `run` options of the shards (`options`, TOML), on this merge's folder and threads, as
+    /// one run over all inputs.
+    pub fn run_args(&self, options: &str) -> Result<RunArgs> {
+        let bad = |m: String| Error::usage("SHARD_DIR", format!("the shards' options: {m}"));
+        let mut table: toml::Table = options
+            .parse()
+            .map_err(|e: toml::de::Error| bad(e.message().to_string()))?;
+        for k in ["out", "shard", "shards", "threads"] {
+            table.remove(k);
+        }
+        let file =
+            std::env::temp_dir().join(format!("framelabel-merge-{}.toml", std::process::id()));
+        std::fs::write(&file, toml::to_string(&table).expect("a flat table"))
+            .map_err(|e| Error::io(&file, e))?;
+        let mut argv: Vec<std::ffi::OsString> = vec![
+            "framelabel".into(),
+            "run".into(),
+            "--out".into(),
+            self.out.clone().into(),
+        ];
+        if let Some(n) = self.threads {
+            argv.extend(["--threads".into(), n.to_string().into()]);
+        }
+        if self.force {
+            argv.push("--force".into());
+        }
+        let merged = with_config_file(argv, &file);
+        let _ = std::fs::remove_file(&file);
+        match Cli::try_parse_from(merged?) {
+            Ok(Cli {
+                command: Command::Run(a),
+            }) => Ok(*a),
+            Ok(_) => unreachable!("a run command line"),
+            Err(e) => Err(bad(e
+                .to_string()
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .to_string())),
+        }
     }
 }
 

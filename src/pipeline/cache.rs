@@ -169,6 +169,61 @@ impl StateDir {
     pub fn mark_complete(&self) -> Result<()> {
         crate::dataset::write_atomic(&self.dir.join("complete"), b"ok\n")
     }
+
+    /// The state of the run in the folder `root`, to read (a shard's, for `merge`).
+    pub fn of(root: &Path) -> Self {
+        StateDir {
+            dir: root.join(STATE_DIR),
+            resumed: true,
+        }
+    }
+
+    /// Whether the run finished: every stage ran and the outputs are written.
+    pub fn is_complete(&self) -> bool {
+        self.dir.join("complete").is_file()
+    }
+
+    /// The parameters the run was made with.
+    pub fn params(&self) -> Option<serde_json::Value> {
+        let text = fs::read_to_string(self.dir.join("params.json")).ok()?;
+        serde_json::from_str(&text).ok()
+    }
+
+    /// Fills this (fresh) state with the work of finished shards, as if this run had done it:
+    /// `records` and `videos` in the order a run of all inputs makes them, the shards'
+    /// embeddings and detections (streams of self-contained records, so the files are joined).
+    /// Done once: a merge started again after it finds the mark and goes on from there.
+    pub fn seed(
+        &self,
+        shards: &[StateDir],
+        records: &[FrameRecord],
+        videos: &[VideoSummary],
+    ) -> Result<()> {
+        let mark = self.dir.join("seeded");
+        if mark.is_file() {
+            return Ok(());
+        }
+        for (target, of) in [
+            (
+                self.embeddings_path(),
+                StateDir::embeddings_path as fn(&StateDir) -> PathBuf,
+            ),
+            (self.detections_path(), StateDir::detections_path),
+        ] {
+            let mut joined = Vec::new();
+            for s in shards {
+                match fs::read(of(s)) {
+                    Ok(b) => joined.extend_from_slice(&b),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(Error::io(of(s), e)),
+                }
+            }
+            crate::dataset::write_atomic(&target, &joined)?;
+        }
+        self.rewrite_frames(records)?;
+        self.rewrite_videos(videos)?;
+        crate::dataset::write_atomic(&mark, b"ok\n")
+    }
 }
 
 /// Replaces a JSON-lines file with `items`, one per line, atomically.
@@ -285,7 +340,7 @@ impl Detections {
 /// The names of the settings that differ between two runs' parameters: the innermost keys whose
 /// values differ (`min-change`, `fps`), as options spell them, or `name` for values that are not
 /// both objects.
-fn differing_keys(
+pub(crate) fn differing_keys(
     name: &str,
     old: &serde_json::Value,
     new: &serde_json::Value,

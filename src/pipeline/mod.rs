@@ -31,6 +31,7 @@
 
 mod cache;
 mod early;
+pub mod merge;
 pub mod plan;
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
@@ -100,6 +101,10 @@ pub struct RunConfig {
     pub no_dedup: bool,
     /// Take one shard of the job (`--shard`): its units of [`plan::Plan`].
     pub shard: Option<plan::ShardRun>,
+    /// The options the run was started with, as `--config` reads them: a shard records them for
+    /// `merge`.
+    #[serde(skip)]
+    pub options: Option<String>,
 }
 
 /// What `run` did: `run.json` holds the same (the extract summary at the top, one entry per stage).
@@ -208,6 +213,42 @@ pub fn run(
     progress: Progress,
     on_video: &mut dyn FnMut(&VideoSummary),
 ) -> Result<RunOutcome> {
+    run_from(cfg, None, progress, on_video)
+}
+
+/// `framelabel merge`: the run of `cfg` (the shards' own options, on the merged folder) continued
+/// from the shards' work.
+pub fn merge(
+    cfg: &RunConfig,
+    shards: &merge::Shards,
+    progress: Progress,
+    on_video: &mut dyn FnMut(&VideoSummary),
+) -> Result<RunOutcome> {
+    let outcome = run_from(cfg, Some(shards), progress, on_video)?;
+    let dataset = Dataset::new(&cfg.extract.out);
+    let entry: Vec<serde_json::Value> = shards
+        .dirs
+        .iter()
+        .zip(&shards.entries)
+        .map(|(dir, (shard, run))| {
+            serde_json::json!({
+                "dir": dir,
+                "index": shard["index"],
+                "host": shard["host"],
+                "elapsed_s": run["elapsed_s"],
+            })
+        })
+        .collect();
+    dataset.set_run_entry("merge", &serde_json::json!({ "shards": entry }))?;
+    Ok(outcome)
+}
+
+fn run_from(
+    cfg: &RunConfig,
+    merging: Option<&merge::Shards>,
+    progress: Progress,
+    on_video: &mut dyn FnMut(&VideoSummary),
+) -> Result<RunOutcome> {
     let started = Instant::now();
     let inputs = extract::plan_inputs(&cfg.extract)?;
     let (units, shard_entry) = work_units(cfg, &inputs);
@@ -260,6 +301,9 @@ pub fn run(
 
     let dataset = Dataset::new(&cfg.extract.out);
     let state = StateDir::open(&dataset, &params, cfg.extract.force)?;
+    if let Some(shards) = merging {
+        shards.seed(&state, &dataset, &params, &inputs)?;
+    }
     extract::create_rejected_dirs(&cfg.extract, &dataset)?;
     let resumed = state.resumed;
     let mut embeddings = Embeddings::open(&state.embeddings_path())?;
@@ -764,6 +808,8 @@ pub struct ShardEntry {
     pub shard: plan::Shard,
     pub host: String,
     pub plan: plan::Plan,
+    /// The run's options (TOML), for `merge`.
+    pub options: Option<String>,
 }
 
 /// The extractions of this run, in order: each input whole, or in a sharded run the units of its
@@ -811,6 +857,7 @@ fn work_units<'a>(cfg: &RunConfig, inputs: &'a [Input]) -> (Units<'a>, Option<Sh
         shard: sr.shard,
         host: hostname(),
         plan,
+        options: cfg.options.clone(),
     };
     (units, Some(entry))
 }
