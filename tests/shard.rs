@@ -222,56 +222,63 @@ impl Drop for Cluster {
     }
 }
 
-/// A real Slurm array (a one-node cluster started for the test) of `deploy/slurm/framelabel.sbatch`:
-/// each task runs `run --shard auto`, reads its shard from Slurm's environment, and the three
-/// together extract the frames of one run.
+/// A real Slurm cluster (one node, started for the test): `deploy/slurm/submit.sh --wait 3` runs
+/// an array whose tasks each take their shard (`run --shard auto`), then the merge job after them;
+/// the merged folder is the output of one run, and the damaged input makes the merge (and so
+/// `submit.sh`) exit 1.
 #[test]
-fn slurm_array_tasks_take_their_shards() {
+fn slurm_submit_makes_the_output_of_one_run() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut inputs = inputs(tmp.path());
-    inputs.pop(); // the bad input would fail its task, and `sbatch --wait` with it
+    let inputs = inputs(tmp.path());
+    let refs: Vec<&Path> = inputs.iter().map(|p| p.as_path()).collect();
     let whole = tmp.path().join("whole");
-    let r = run_extract(&inputs, &whole, &[]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = framelabel(run_args(&refs, &whole, &["--slice", "30", "-q"]));
+    assert_eq!(r.code, 1, "{}", r.stderr);
 
     let _cluster = Cluster::start(&tmp.path().join("slurm"));
     let job = tmp.path().join("job");
-    let sbatch = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/slurm/framelabel.sbatch");
-    let out = std::process::Command::new("sbatch")
+    let submit = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/slurm/submit.sh");
+    // The options after `--`: those of the one run, less its inputs and folder.
+    let options: Vec<String> = run_args(&[], Path::new("-"), &["--slice", "30", "-q"])
+        .into_iter()
+        .skip(3)
+        .collect();
+    let out = std::process::Command::new(&submit)
         .env("SLURM_CONF", tmp.path().join("slurm/slurm.conf"))
-        .args(["--wait", "--array=0-2", "--cpus-per-task=1", "--mem=1G"])
-        .arg(format!("--output={}/task-%a.out", tmp.path().display()))
-        .arg(format!(
-            "--export=ALL,FRAMELABEL={}",
-            env!("CARGO_BIN_EXE_framelabel")
-        ))
-        .arg(&sbatch)
+        .env("SBATCH_ARGS", "--cpus-per-task=1 --mem=1G")
+        .env("FRAMELABEL", env!("CARGO_BIN_EXE_framelabel"))
+        .args(["--wait", "3"])
         .arg(&job)
         .args(&inputs)
         .arg("--")
-        .args(OPTIONS)
+        .args(&options)
         .output()
         .unwrap();
     let logs: String = (0..3)
-        .map(|i| {
-            std::fs::read_to_string(tmp.path().join(format!("task-{i}.out"))).unwrap_or_default()
-        })
+        .map(|i| job.join(format!("shards/task-{i}.out")))
+        .chain([job.join("merge.out")])
+        .map(|p| std::fs::read_to_string(p).unwrap_or_default())
         .collect();
-    assert!(
-        out.status.success(),
-        "sbatch: {}{}\n{logs}",
-        String::from_utf8_lossy(&out.stdout),
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{stdout}{}\n{logs}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let dirs: Vec<PathBuf> = (0..3).map(|i| job.join(format!("shards/{i}"))).collect();
-    for (i, d) in dirs.iter().enumerate() {
-        let s = read_json(&d.join("run.json"));
+    assert!(
+        stdout.contains("array job ") && stdout.contains("merge job "),
+        "{stdout}"
+    );
+    for i in 0..3 {
+        let s = read_json(&job.join(format!("shards/{i}/run.json")));
         assert_eq!(s["shard"]["index"], i, "{logs}");
         assert_eq!(s["shard"]["count"], 3);
         // --cpus-per-task=1 became --threads 1.
         assert_eq!(s["parameters"]["threads"], 1);
     }
-    assert_shards_make_the_run(&whole, &dirs, 2);
+    assert!(logs.contains("bad.mp4"), "{logs}");
+    assert_same_output(&whole, &job, 2);
 }
 
 /// `deploy/k8s/framelabel-shards.yaml` passes the Kubernetes API's schemas (strictly: no unknown
@@ -404,39 +411,7 @@ fn merge_of_the_shards_is_the_output_of_one_run() {
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(r.stderr.contains("bad.mp4"), "{}", r.stderr);
 
-    let (a, b) = (
-        read_jsonl(&whole.join("frames.jsonl")),
-        read_jsonl(&out.join("frames.jsonl")),
-    );
-    assert_eq!(a.len(), b.len());
-    let strip = |r: &Value| {
-        let mut r = r.clone();
-        r.as_object_mut().unwrap().remove("change");
-        r
-    };
-    let mut from_nothing = 0;
-    for (x, y) in a.iter().zip(&b) {
-        assert_eq!(strip(x), strip(y));
-        from_nothing += (x["change"] != y["change"]) as usize;
-    }
-    assert_eq!(from_nothing, 2, "the second and third slices of the sample");
-    assert!(a.iter().any(|r| r["status"] == "duplicate"));
-    let coco = |d: &Path| {
-        let mut c = read_json(&d.join("annotations.json"));
-        c["info"].as_object_mut().unwrap().remove("date_created");
-        c
-    };
-    assert!(coco(&whole) == coco(&out), "annotations.json differs");
-    assert!(coco(&out)["annotations"].as_array().unwrap().len() > 100);
-    let names = jpegs(&whole.join("images"));
-    assert_eq!(names, jpegs(&out.join("images")));
-    for n in &names {
-        let (x, y) = (whole.join("images").join(n), out.join("images").join(n));
-        assert!(
-            std::fs::read(x).unwrap() == std::fs::read(y).unwrap(),
-            "{n} differs"
-        );
-    }
+    assert_same_output(&whole, &out, 2);
     let run = read_json(&out.join("run.json"));
     let listed: Vec<u64> = run["merge"]["shards"]
         .as_array()
@@ -452,4 +427,47 @@ fn merge_of_the_shards_is_the_output_of_one_run() {
     let r = merge(&shards, &out);
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(before == (read_jsonl(&out.join("frames.jsonl")), coco(&out)));
+}
+
+/// `annotations.json` without its date.
+fn coco(dir: &Path) -> Value {
+    let mut c = read_json(&dir.join("annotations.json"));
+    c["info"].as_object_mut().unwrap().remove("date_created");
+    c
+}
+
+/// A merged folder holds the output of one run: the same records (but `change` at the first frame
+/// of `slice_starts` slices, measured from nothing there), the same COCO file, the same pictures.
+fn assert_same_output(whole: &Path, out: &Path, slice_starts: usize) {
+    let (a, b) = (
+        read_jsonl(&whole.join("frames.jsonl")),
+        read_jsonl(&out.join("frames.jsonl")),
+    );
+    assert_eq!(a.len(), b.len());
+    let strip = |r: &Value| {
+        let mut r = r.clone();
+        r.as_object_mut().unwrap().remove("change");
+        r
+    };
+    let mut from_nothing = 0;
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!(strip(x), strip(y));
+        if x["change"] != y["change"] {
+            assert!(y["change"].is_null(), "{y}");
+            from_nothing += 1;
+        }
+    }
+    assert_eq!(from_nothing, slice_starts);
+    assert!(a.iter().any(|r| r["status"] == "duplicate"));
+    assert!(coco(whole) == coco(out), "annotations.json differs");
+    assert!(coco(out)["annotations"].as_array().unwrap().len() > 100);
+    let names = jpegs(&whole.join("images"));
+    assert_eq!(names, jpegs(&out.join("images")));
+    for n in &names {
+        let (x, y) = (whole.join("images").join(n), out.join("images").join(n));
+        assert!(
+            std::fs::read(x).unwrap() == std::fs::read(y).unwrap(),
+            "{n} differs"
+        );
+    }
 }
