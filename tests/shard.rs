@@ -281,17 +281,21 @@ fn slurm_submit_makes_the_output_of_one_run() {
     assert_same_output(&whole, &job, 2);
 }
 
-/// `deploy/k8s/framelabel-shards.yaml` passes the Kubernetes API's schemas (strictly: no unknown
-/// field), and the command each pod of its Indexed Job runs is one `framelabel` accepts: run in a
-/// shell as the pod would, with `/data` made here, its index in JOB_COMPLETION_INDEX and the
-/// manifest's environment, plus `--print-plan`, it takes shard I of the Job's completions.
+/// The manifests of `deploy/k8s/` pass the Kubernetes API's schemas (strictly: no unknown
+/// field), and their commands are ones `framelabel` accepts. Run in a shell as each pod would,
+/// with `/data` made here, its index in JOB_COMPLETION_INDEX and the manifest's environment: with
+/// `--print-plan`, pod I takes shard I of the Job's completions; with extraction alone (the
+/// default models cannot be downloaded here), the pods write their shards and the merge Job's
+/// command joins them.
 #[test]
-fn kubernetes_indexed_job_is_valid_and_its_pods_take_their_shards() {
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/k8s/framelabel-shards.yaml");
+fn kubernetes_jobs_are_valid_and_their_commands_shard_and_merge() {
+    let k8s = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/k8s");
+    let manifest = k8s.join("framelabel-shards.yaml");
     let validator = python().with_file_name("kubernetes-validate");
     let out = std::process::Command::new(&validator)
         .args(["--strict", "--no-warn"])
         .arg(&manifest)
+        .arg(k8s.join("framelabel-merge.yaml"))
         .output()
         .unwrap();
     assert!(
@@ -328,11 +332,10 @@ fn kubernetes_indexed_job_is_valid_and_its_pods_take_their_shards() {
         .parent()
         .unwrap();
     let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
-    let mut taken = 0;
-    for i in 0..n {
+    let pod = |i: u64, extra: &str| {
         let mut cmd = std::process::Command::new("sh");
         cmd.arg("-c")
-            .arg(format!("{} --print-plan --json", command[2]))
+            .arg(format!("{} {extra}", command[2]))
             .env("PATH", &path)
             .env("JOB_COMPLETION_INDEX", i.to_string());
         for (k, v) in job["env"].as_object().unwrap() {
@@ -344,15 +347,41 @@ fn kubernetes_indexed_job_is_valid_and_its_pods_take_their_shards() {
             "pod {i}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
+        out.stdout
+    };
+    let mut taken = 0;
+    let mut records = 0;
+    for i in 0..n {
+        let plan: Value = serde_json::from_slice(&pod(i, "--print-plan --json")).unwrap();
         assert_eq!(plan["plan"]["shards"], n, "pod {i}");
         // The three test videos (the sample, cut in slices of 10 minutes: whole) in the plan.
         assert_eq!(plan["plan"]["units"].as_array().unwrap().len(), 3);
         taken += plan["shard"]["index"]
             .as_u64()
             .map_or(0, |s| (s == i) as u64);
+        pod(i, "--no-dedup --no-label --no-report");
+        let shard = data.join(format!("out/shards/{i}"));
+        records += read_jsonl(&shard.join("frames.jsonl")).len();
     }
     assert_eq!(taken, n, "every pod took its own index");
+
+    let jobs: Value =
+        serde_json::from_slice(&run_py("k8s_job.py", &[k8s.join("framelabel-merge.yaml")]))
+            .unwrap();
+    let merge: Vec<String> = jobs[0]["command"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().replace("/data", data.to_str().unwrap()))
+        .collect();
+    assert_eq!(merge[..2], ["framelabel", "merge"]);
+    let shards = merge.iter().filter(|a| a.contains("/out/shards/")).count();
+    assert_eq!(shards as u64, n, "the merge Job names every shard");
+    let r = framelabel(&merge[1..]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let merged = read_jsonl(&data.join("out/frames.jsonl"));
+    assert!(merged.len() > 100);
+    assert_eq!(merged.len(), records);
 }
 
 /// Three shards of a run with both models and `merge` give the output of one run: the same
