@@ -124,7 +124,7 @@ pub struct DecodeStats {
 
 /// A key frame as decoding met it: its index among the decoded frames and its timestamp, in the
 /// stream's time base.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Keyframe {
     pub index: u64,
     pub ts: i64,

@@ -132,6 +132,23 @@ impl StateDir {
         self.dir.join("detections.jsonl")
     }
 
+    /// The key frames each finished video's decoding met, so that a continued run (or a merge)
+    /// decodes a frame again from the nearest one rather than from the start of a long video.
+    pub fn keyframes_path(&self) -> PathBuf {
+        self.dir.join("keyframes.jsonl")
+    }
+
+    pub fn read_keyframes(&self) -> Result<Vec<VideoKeyframes>> {
+        read_lines(&self.keyframes_path())?
+            .iter()
+            .map(|l| {
+                serde_json::from_str(l).map_err(|e| {
+                    Error::output(self.keyframes_path(), format!("not a key frame list ({e})"))
+                })
+            })
+            .collect()
+    }
+
     /// The extract records, as the run wrote them (before dedup and label changed any status).
     pub fn read_frames(&self) -> Result<Vec<FrameRecord>> {
         // The records file has the layout of a dataset's frames.jsonl.
@@ -220,10 +237,34 @@ impl StateDir {
             }
             crate::dataset::write_atomic(&target, &joined)?;
         }
+        // The key frames of the slices of a video, as one list for the whole video.
+        let mut joined: Vec<VideoKeyframes> = Vec::new();
+        for s in shards {
+            for k in s.read_keyframes()? {
+                match joined.iter_mut().find(|j| j.video == k.video) {
+                    Some(j) => j.keyframes.extend(k.keyframes),
+                    None => joined.push(VideoKeyframes { slice: None, ..k }),
+                }
+            }
+        }
+        for j in &mut joined {
+            j.keyframes.sort_by_key(|k| k.index);
+            j.keyframes.dedup_by_key(|k| k.index);
+        }
+        rewrite_lines(&self.keyframes_path(), &joined)?;
         self.rewrite_frames(records)?;
         self.rewrite_videos(videos)?;
         crate::dataset::write_atomic(&mark, b"ok\n")
     }
+}
+
+/// One line of `keyframes.jsonl`: a finished video (or slice) and the key frames its decoding met.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct VideoKeyframes {
+    pub video: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slice: Option<(Option<f64>, Option<f64>)>,
+    pub keyframes: Vec<crate::extract::decode::Keyframe>,
 }
 
 /// Replaces a JSON-lines file with `items`, one per line, atomically.

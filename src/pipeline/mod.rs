@@ -61,7 +61,7 @@ use crate::progress::Progress;
 use crate::runtime::batch::run_pictures;
 use crate::runtime::preprocess::Preprocess;
 use crate::state::Embeddings;
-use cache::{Detections, StateDir};
+use cache::{Detections, StateDir, VideoKeyframes};
 use early::Early;
 
 /// Decoded pictures of kept frames held until deduplication judges them, at most (bytes): 145
@@ -334,6 +334,8 @@ fn run_from(
     state.rewrite_frames(&earlier)?;
     let mut writer = RecordWriter::append(state.frames_path())?;
     let mut video_log = RecordWriter::append(state.videos_path())?;
+    let mut keyframe_log = RecordWriter::append(state.keyframes_path())?;
+    let known_keyframes = state.read_keyframes()?;
 
     let overall = progress.bar("run", Some(units.len() as u64), "videos");
     let bar_if = |on: bool, name: &str, unit: &str| {
@@ -450,11 +452,18 @@ fn run_from(
                     .iter()
                     .find(|v| v.video == input.shown && v.slice == slice)
                 {
-                    keyframes = Vec::new();
+                    keyframes = known_keyframes
+                        .iter()
+                        .rfind(|k| k.video == v.video && k.slice == v.slice)
+                        .map(|k| k.keyframes.clone())
+                        .unwrap_or_default();
                     for r in earlier.iter().filter(|r| covers(v, r)) {
                         feed(&frame_tx, r, None, None)?;
                     }
-                    summary.push(v.clone());
+                    summary.push(VideoSummary {
+                        keyframes: keyframes.clone(),
+                        ..v.clone()
+                    });
                 } else {
                     let sliced;
                     let extract_cfg = match slice {
@@ -479,6 +488,11 @@ fn run_from(
                         },
                     )?;
                     v.slice = slice;
+                    keyframe_log.write(&VideoKeyframes {
+                        video: v.video.clone(),
+                        slice,
+                        keyframes: v.keyframes.clone(),
+                    })?;
                     video_log.write(&v)?;
                     on_video(&v);
                     keyframes = v.keyframes.clone();
