@@ -79,12 +79,7 @@ fn assert_shards_make_the_run(whole: &Path, shards: &[PathBuf], slice_starts: us
         let (b, dir) = sharded
             .get(&k)
             .unwrap_or_else(|| panic!("{k:?} in no shard"));
-        let strip = |r: &Value| {
-            let mut r = r.clone();
-            r.as_object_mut().unwrap().remove("change");
-            r
-        };
-        assert_eq!(strip(a), strip(b), "{k:?}");
+        assert_eq!(without_change(a), without_change(b), "{k:?}");
         if a["change"] != b["change"] {
             assert!(b["change"].is_null(), "{k:?}");
             measured_from_nothing += 1;
@@ -229,11 +224,7 @@ impl Drop for Cluster {
 #[test]
 fn slurm_submit_makes_the_output_of_one_run() {
     let tmp = tempfile::tempdir().unwrap();
-    let inputs = inputs(tmp.path());
-    let refs: Vec<&Path> = inputs.iter().map(|p| p.as_path()).collect();
-    let whole = tmp.path().join("whole");
-    let r = framelabel(run_args(&refs, &whole, &["--slice", "30", "-q"]));
-    assert_eq!(r.code, 1, "{}", r.stderr);
+    let (inputs, whole) = one_run(tmp.path());
 
     let _cluster = Cluster::start(&tmp.path().join("slurm"));
     let job = tmp.path().join("job");
@@ -392,11 +383,8 @@ fn kubernetes_jobs_are_valid_and_their_commands_shard_and_merge() {
 #[test]
 fn merge_of_the_shards_is_the_output_of_one_run() {
     let tmp = tempfile::tempdir().unwrap();
-    let inputs = inputs(tmp.path());
+    let (inputs, whole) = one_run(tmp.path());
     let refs: Vec<&Path> = inputs.iter().map(|p| p.as_path()).collect();
-    let whole = tmp.path().join("whole");
-    let r = framelabel(run_args(&refs, &whole, &["--slice", "30", "-q"]));
-    assert_eq!(r.code, 1, "{}", r.stderr);
     let dirs: Vec<PathBuf> = (0..3)
         .map(|i| tmp.path().join(format!("shard{i}")))
         .collect();
@@ -456,6 +444,29 @@ fn merge_of_the_shards_is_the_output_of_one_run() {
     let r = merge(&shards, &out);
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(before == (read_jsonl(&out.join("frames.jsonl")), coco(&out)));
+
+    // --move: the same output, the pictures gone from the shards.
+    let moved = tmp.path().join("moved");
+    let mut a: Vec<String> = vec!["merge".into(), "--move".into(), "-q".into(), "--out".into()];
+    a.push(moved.display().to_string());
+    a.extend(shards.iter().map(|d| d.display().to_string()));
+    let r = framelabel(&a);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert_same_output(&whole, &moved, 2);
+    for d in &dirs {
+        assert!(jpegs(&d.join("images")).is_empty(), "{}", d.display());
+    }
+}
+
+/// The test inputs in `dir`, and the folder of one run over them with both models (`run_args`,
+/// slices of 30 s), which fails on the damaged input alone.
+fn one_run(dir: &Path) -> (Vec<PathBuf>, PathBuf) {
+    let inputs = inputs(dir);
+    let refs: Vec<&Path> = inputs.iter().map(|p| p.as_path()).collect();
+    let whole = dir.join("whole");
+    let r = framelabel(run_args(&refs, &whole, &["--slice", "30", "-q"]));
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    (inputs, whole)
 }
 
 /// `annotations.json` without its date.
@@ -473,14 +484,9 @@ fn assert_same_output(whole: &Path, out: &Path, slice_starts: usize) {
         read_jsonl(&out.join("frames.jsonl")),
     );
     assert_eq!(a.len(), b.len());
-    let strip = |r: &Value| {
-        let mut r = r.clone();
-        r.as_object_mut().unwrap().remove("change");
-        r
-    };
     let mut from_nothing = 0;
     for (x, y) in a.iter().zip(&b) {
-        assert_eq!(strip(x), strip(y));
+        assert_eq!(without_change(x), without_change(y));
         if x["change"] != y["change"] {
             assert!(y["change"].is_null(), "{y}");
             from_nothing += 1;

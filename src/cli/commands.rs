@@ -138,13 +138,15 @@ pub fn run(cli: Cli) -> crate::Result<i32> {
             Ok(print_run(&cfg, &outcome, quiet, args.json))
         }
         Command::Merge(m) => {
-            let shards = crate::pipeline::merge::Shards::open(&m.shards)?;
+            let mut shards = crate::pipeline::merge::Shards::open(&m.shards)?;
+            shards.move_pictures = m.move_pictures;
             let cfg = m.run_args(&shards.options)?.to_config()?;
-            let progress = Progress::new(m.quiet);
+            let quiet = m.common.quiet;
+            let progress = Progress::new(quiet);
             let outcome = crate::pipeline::merge(&cfg, &shards, progress.clone(), &mut |v| {
-                print_video(&progress, v, m.quiet)
+                print_video(&progress, v, quiet)
             })?;
-            Ok(print_run(&cfg, &outcome, m.quiet, m.json))
+            Ok(print_run(&cfg, &outcome, quiet, m.common.json))
         }
         Command::Report(args) => {
             let cfg = args.to_config()?;

@@ -629,15 +629,12 @@ pub struct MergeArgs {
     /// Start over in a folder that holds another run or another dataset.
     #[arg(long)]
     pub force: bool,
-    /// Threads for inference and for per-frame work [default: all cores].
-    #[arg(long, value_name = "N")]
-    pub threads: Option<usize>,
-    /// No progress display and no per-video lines (errors and warnings still go to stderr).
-    #[arg(long, short)]
-    pub quiet: bool,
-    /// Print the run summary as JSON on stdout.
-    #[arg(long)]
-    pub json: bool,
+    /// Move the shards' pictures instead of hard-linking them (copies where the folders are on
+    /// different file systems; moved, they are gone from the shards).
+    #[arg(long = "move")]
+    pub move_pictures: bool,
+    #[command(flatten)]
+    pub common: CommonArgs,
 }
 
 impl MergeArgs {
@@ -661,7 +658,7 @@ impl MergeArgs {
             "--out".into(),
             self.out.clone().into(),
         ];
-        if let Some(n) = self.threads {
+        if let Some(n) = self.common.threads {
             argv.extend(["--threads".into(), n.to_string().into()]);
         }
         if self.force {

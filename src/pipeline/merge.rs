@@ -29,6 +29,8 @@ pub struct Shards {
     pub entries: Vec<(Value, Value)>,
     /// The run options the shards were started with (TOML, as `--config` reads them).
     pub options: String,
+    /// Move the pictures out of the shards rather than hard-link them (`--move`).
+    pub move_pictures: bool,
 }
 
 impl Shards {
@@ -152,6 +154,7 @@ impl Shards {
             params,
             entries: Vec::new(),
             options,
+            move_pictures: false,
         };
         for (dir, _, entry, run) in found.into_values() {
             out.states.push(StateDir::of(&dir));
@@ -192,7 +195,11 @@ impl Shards {
         for (dir, s) in self.dirs.iter().zip(&self.states) {
             records.extend(s.read_frames()?);
             slices.extend(s.finished_videos()?);
-            link_pictures(&Dataset::new(dir).images_dir(), &dataset.images_dir())?;
+            link_pictures(
+                &Dataset::new(dir).images_dir(),
+                &dataset.images_dir(),
+                self.move_pictures,
+            )?;
         }
         records.sort_by_key(|r| (position(&r.video), r.frame));
         slices.sort_by(|a, b| {
@@ -255,9 +262,9 @@ fn join(into: &mut VideoSummary, v: VideoSummary) {
     }
 }
 
-/// Hard-links every picture of a shard's `images/` into the merged folder's (a copy where they
-/// are on different file systems).
-fn link_pictures(from: &Path, to: &Path) -> Result<()> {
+/// Hard-links (or moves) every picture of a shard's `images/` into the merged folder's (a copy
+/// where they are on different file systems).
+fn link_pictures(from: &Path, to: &Path, move_them: bool) -> Result<()> {
     let entries = match std::fs::read_dir(from) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
@@ -269,8 +276,16 @@ fn link_pictures(from: &Path, to: &Path) -> Result<()> {
         if dest.exists() {
             continue;
         }
-        if std::fs::hard_link(e.path(), &dest).is_err() {
+        let done = if move_them {
+            std::fs::rename(e.path(), &dest)
+        } else {
+            std::fs::hard_link(e.path(), &dest)
+        };
+        if done.is_err() {
             std::fs::copy(e.path(), &dest).map_err(|err| Error::io(&dest, err))?;
+            if move_them {
+                std::fs::remove_file(e.path()).map_err(|err| Error::io(e.path(), err))?;
+            }
         }
     }
     Ok(())

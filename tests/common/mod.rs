@@ -368,3 +368,13 @@ pub fn held_clip(dir: &Path) -> PathBuf {
     ]);
     path
 }
+
+/// A record without its still-frame measure (`change`), which depends on the frames sampled before
+/// it: what two runs that sample differently must agree on.
+pub fn without_change(record: &Value) -> Value {
+    let mut r = record.clone();
+    if let Some(m) = r.as_object_mut() {
+        m.remove("change");
+    }
+    r
+}
