@@ -139,28 +139,13 @@ impl StateDir {
     }
 
     pub fn read_keyframes(&self) -> Result<Vec<VideoKeyframes>> {
-        read_lines(&self.keyframes_path())?
-            .iter()
-            .map(|l| {
-                serde_json::from_str(l).map_err(|e| {
-                    Error::output(self.keyframes_path(), format!("not a key frame list ({e})"))
-                })
-            })
-            .collect()
+        read_records(&self.keyframes_path(), "a key frame list")
     }
 
     /// The extract records, as the run wrote them (before dedup and label changed any status).
     pub fn read_frames(&self) -> Result<Vec<FrameRecord>> {
         // The records file has the layout of a dataset's frames.jsonl.
-        let lines = read_lines(&self.frames_path())?;
-        lines
-            .iter()
-            .map(|l| {
-                serde_json::from_str(l).map_err(|e| {
-                    Error::output(self.frames_path(), format!("not a frame record ({e})"))
-                })
-            })
-            .collect()
+        read_records(&self.frames_path(), "a frame record")
     }
 
     pub fn rewrite_frames(&self, records: &[FrameRecord]) -> Result<()> {
@@ -169,14 +154,7 @@ impl StateDir {
 
     /// Videos an earlier attempt finished, in the order it did them.
     pub fn finished_videos(&self) -> Result<Vec<VideoSummary>> {
-        read_lines(&self.videos_path())?
-            .iter()
-            .map(|l| {
-                serde_json::from_str(l).map_err(|e| {
-                    Error::output(self.videos_path(), format!("not a video summary ({e})"))
-                })
-            })
-            .collect()
+        read_records(&self.videos_path(), "a video summary")
     }
 
     pub fn rewrite_videos(&self, videos: &[VideoSummary]) -> Result<()> {
@@ -275,6 +253,16 @@ fn rewrite_lines<T: serde::Serialize>(path: &Path, items: &[T]) -> Result<()> {
         text.push('\n');
     }
     crate::dataset::write_atomic(path, text.as_bytes())
+}
+
+/// The records of a JSON-lines file (`what` each line must be, for the message when one is not).
+fn read_records<T: serde::de::DeserializeOwned>(path: &Path, what: &str) -> Result<Vec<T>> {
+    read_lines(path)?
+        .iter()
+        .map(|l| {
+            serde_json::from_str(l).map_err(|e| Error::output(path, format!("not {what} ({e})")))
+        })
+        .collect()
 }
 
 /// The complete lines of a JSON-lines file; a torn last line is cut off the file.
