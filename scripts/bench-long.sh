@@ -21,20 +21,9 @@
 #   scripts/bench-long.sh [CLIP...]     (default: x264 ip30 hevc still)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
-cd "$root"
-scripts/setup.sh
-cargo build --release --locked -q --bin framelabel
-bin="$root/target/release/framelabel"
-py="$root/${FRAMELABEL_VENV:-.venv}/bin/python"
-sample="$root/../shared/media/vtest.avi"
-embedder="${EMBEDDER:-$root/../shared/models/mobilenetv2-12-int8-emb.onnx}"
-detector="${DETECTOR:-$root/../shared/models/yolox_nano_coco.onnx}"
-runs="${RUNS:-3}"
+# shellcheck source=bench/common.sh
+. "$root/scripts/bench/common.sh"
 min_change="${MIN_CHANGE:-0.002}"
-cache="${FRAMELABEL_BENCH_CACHE:-$HOME/.cache/framelabel-bench}"
-mkdir -p "$cache"
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
 
 scale=(-vf "scale=1920:1080,fps=30")
 make() {
@@ -55,9 +44,6 @@ make() {
   esac
   mv "$out.tmp.mp4" "$out"
 }
-
-# Wall seconds and peak RSS (MB) of a command.
-measure() { "$py" "$root/scripts/bench/measure.py" "$@"; }
 
 clips=("$@")
 [ ${#clips[@]} -gt 0 ] || clips=(x264 ip30 hevc still)

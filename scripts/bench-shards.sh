@@ -11,19 +11,8 @@
 #   scripts/bench-shards.sh
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
-cd "$root"
-scripts/setup.sh
-cargo build --release --locked -q --bin framelabel
-bin="$root/target/release/framelabel"
-py="$root/${FRAMELABEL_VENV:-.venv}/bin/python"
-sample="$root/../shared/media/vtest.avi"
-embedder="${EMBEDDER:-$root/../shared/models/mobilenetv2-12-int8-emb.onnx}"
-detector="${DETECTOR:-$root/../shared/models/yolox_nano_coco.onnx}"
-runs="${RUNS:-3}"
-cache="${FRAMELABEL_BENCH_CACHE:-$HOME/.cache/framelabel-bench}"
-mkdir -p "$cache"
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
+# shellcheck source=bench/common.sh
+. "$root/scripts/bench/common.sh"
 inputs=("$sample")
 for minutes in 4 8; do
   clip="$cache/loop${minutes}m.avi"
@@ -35,7 +24,6 @@ for minutes in 4 8; do
   inputs+=("$clip")
 done
 opts=(--fps 1 --slice 120 --embedder "$embedder" --detector "$detector" -q)
-measure() { "$py" "$root/scripts/bench/measure.py" "$@"; }
 declare -A best=()
 keep() { best[$1]=$(python3 -c "b='${best[$1]:-}'; print(min($2, float(b)) if b else $2)"); }
 for i in $(seq "$runs"); do

@@ -1123,7 +1123,7 @@ pub struct FrameArgs {
     pub keep_rejected: bool,
     /// Still-frame gate: a frame whose 64x36 grey thumbnail differs from the last frame that passed
     /// by less than D (mean absolute difference / 255) is `still`: not written, embedded or
-    /// labelled. 0.005 suits a fixed camera [default: off].
+    /// labelled. 0.002 suits a fixed camera [default: off].
     #[arg(
         long,
         value_name = "D",
