@@ -26,6 +26,7 @@ pub mod report;
 pub mod rows;
 pub mod runtime;
 pub mod state;
+pub mod track;
 
 pub use dataset::{Dataset, FrameRecord, FrameStatus};
 pub use error::{EXIT_INPUT_FAILED, EXIT_OK, EXIT_USAGE, Error, Result};
