@@ -21,3 +21,4 @@ mod report;
 mod run;
 mod runtime_models;
 mod shard;
+mod track;

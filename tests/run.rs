@@ -5,8 +5,6 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -289,37 +287,6 @@ fn run_agrees_with_the_stages_one_after_another_and_its_records_add_up() {
     assert_eq!(again["run"]["resumed"], true);
     assert_eq!(again["run"]["detected"], 0);
     assert_same_output(&dir, &snapshot);
-}
-
-/// Starts a run and kills it (SIGKILL) once `ready(dir)` holds; false when it finished first.
-fn kill_when(args: &[String], dir: &Path, ready: impl Fn(&Path) -> bool) -> bool {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_framelabel"))
-        .args(args)
-        .arg("-q")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            eprintln!("the run ended ({status}) before the kill point");
-            return false;
-        }
-        if ready(dir) {
-            child.kill().unwrap(); // SIGKILL
-            child.wait().unwrap();
-            return true;
-        }
-        assert!(started.elapsed() < Duration::from_secs(300));
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn lines(path: &Path) -> usize {
-    std::fs::read_to_string(path)
-        .map(|t| t.lines().count())
-        .unwrap_or(0)
 }
 
 #[test]

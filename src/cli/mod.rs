@@ -468,6 +468,15 @@ pub struct RunArgs {
     /// Label every kept frame: no embedder runs and no frame is dropped as a duplicate.
     #[arg(long, help_heading = "Stages")]
     pub no_dedup: bool,
+    /// Track objects through the sampled frames (ByteTrack; the detector also runs on the
+    /// sampled frames between kept ones) and flag kept frames for review: tracks.jsonl,
+    /// review.json, track ids and reasons in annotations.json.
+    #[arg(long, help_heading = "Review")]
+    pub track: bool,
+    /// Sampled frames per second the detector and tracker see with --track [default: the
+    /// sampling rate, at most 5].
+    #[arg(long, value_name = "F", help_heading = "Review")]
+    pub track_fps: Option<f64>,
     /// Do not write the HTML report (DIR/report/) at the end.
     #[arg(long, help_heading = "Report")]
     pub no_report: bool,
@@ -590,6 +599,36 @@ impl RunArgs {
             }),
             None => None,
         };
+        if let Some(f) = self.track_fps
+            && !(f.is_finite() && f > 0.0)
+        {
+            return Err(Error::usage(
+                "--track-fps",
+                format!("{f} is not a rate: give frames per second above 0, such as 5"),
+            ));
+        }
+        let track = match (self.track, self.track_fps) {
+            (false, Some(_)) => {
+                return Err(Error::usage(
+                    "--track-fps",
+                    "sets the rate of --track: give --track too",
+                ));
+            }
+            (true, _) if self.no_label => {
+                return Err(Error::usage(
+                    "--track",
+                    "tracks are made of the detector's boxes, and --no-label runs no detector: drop one of the two",
+                ));
+            }
+            (true, _) if shard.as_ref().is_some_and(|s| s.shard.count > 1) => {
+                return Err(Error::usage(
+                    "--track",
+                    "not with --shard yet: slices would cut tracks; run --track on one machine",
+                ));
+            }
+            (true, fps) => Some(crate::pipeline::TrackConfig { fps }),
+            (false, None) => None,
+        };
         Ok(crate::pipeline::RunConfig {
             extract,
             dedup,
@@ -602,6 +641,7 @@ impl RunArgs {
             no_label: self.no_label,
             no_dedup: self.no_dedup,
             shard,
+            track,
             options: None,
         })
     }

@@ -181,6 +181,7 @@ pub fn label(cfg: &LabelConfig, progress: Progress) -> Result<LabelSummary> {
         &categories,
         &labels,
         detector,
+        None,
         started,
     )
 }
@@ -198,6 +199,7 @@ pub fn write_labels(
     categories: &[Option<CocoCategory>],
     labels: &[String],
     detector: Option<ModelRecord>,
+    attributes: Option<&[Vec<Option<serde_json::Value>>]>,
     started: Instant,
 ) -> Result<LabelSummary> {
     let class_filter = class_filter(&cfg.filters, labels)?;
@@ -221,7 +223,7 @@ pub fn write_labels(
     let mut annotations = Vec::new();
     let mut predictions = Vec::new();
     let mut moves = Vec::new();
-    for (item, res) in items.iter().zip(results) {
+    for (n, (item, res)) in items.iter().zip(results).enumerate() {
         let rec = &mut records[item.record];
         let Some((w, h)) = res.size else {
             summary.missing += 1;
@@ -237,7 +239,7 @@ pub fn write_labels(
         summary.images += 1;
         let image_area = w as f64 * h as f64;
         let mut count = 0u64;
-        for d in &res.detections {
+        for (k, d) in res.detections.iter().enumerate() {
             let Some(cat) = categories[d.class].as_ref() else {
                 continue; // a class the detector's label list marks as unused ("N/A")
             };
@@ -255,16 +257,7 @@ pub fn write_labels(
                 score,
             });
             let area = bbox[2] * bbox[3];
-            let ok = class_filter.as_ref().is_none_or(|k| k[d.class])
-                && cfg
-                    .filters
-                    .min_area
-                    .is_none_or(|a| area >= a.pixels(image_area))
-                && cfg
-                    .filters
-                    .max_area
-                    .is_none_or(|a| area <= a.pixels(image_area));
-            if ok {
+            if passes(&cfg.filters, class_filter.as_deref(), d, image_area) {
                 count += 1;
                 *summary.per_class.entry(cat.name.clone()).or_default() += 1;
                 annotations.push(Annotation {
@@ -275,6 +268,7 @@ pub fn write_labels(
                     area: (area * 100.0).round() / 100.0,
                     iscrowd: 0,
                     score,
+                    attributes: attributes.and_then(|a| a[n].get(k).cloned().flatten()),
                 });
             }
         }
@@ -362,6 +356,19 @@ pub fn write_labels(
 
 fn round2(x: f32) -> f64 {
     (x as f64 * 100.0).round() / 100.0
+}
+
+/// Whether the label filters keep detection `d` of a picture of `image_area` pixels (`classes`:
+/// [`class_filter`]'s flags). The area is that of the box as written (to the hundredth).
+pub fn passes(filters: &Filters, classes: Option<&[bool]>, d: &Detection, image_area: f64) -> bool {
+    let area = round2(d.width()) * round2(d.height());
+    classes.is_none_or(|k| k[d.class])
+        && filters
+            .min_area
+            .is_none_or(|a| area >= a.pixels(image_area))
+        && filters
+            .max_area
+            .is_none_or(|a| area <= a.pixels(image_area))
 }
 
 /// Per-class keep flags for `--classes`, checking every name against the detector's labels.
@@ -518,6 +525,9 @@ struct Annotation {
     area: f64,
     iscrowd: u8,
     score: f64,
+    /// What `run --track` found of the box (track id, review reasons).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    attributes: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Serialize)]

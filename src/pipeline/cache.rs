@@ -30,6 +30,8 @@ const RUN_OUTPUTS: &[&str] = &[
     "embeddings.json",
     "export",
     "report",
+    "tracks.jsonl",
+    "review.json",
     STATE_DIR,
 ];
 
@@ -134,6 +136,11 @@ impl StateDir {
 
     /// The key frames each finished video's decoding met, so that a continued run (or a merge)
     /// decodes a frame again from the nearest one rather than from the start of a long video.
+    /// Detections of the frames between kept ones (`run --track`): [`TrackFrames`].
+    pub fn track_frames_path(&self) -> PathBuf {
+        self.dir.join("track-frames.jsonl")
+    }
+
     pub fn keyframes_path(&self) -> PathBuf {
         self.dir.join("keyframes.jsonl")
     }
@@ -358,6 +365,121 @@ impl Detections {
             .write_all(text.as_bytes())
             .map_err(|e| Error::io(&self.path, e))?;
         self.found.insert(name.to_string(), l);
+        Ok(())
+    }
+
+    pub fn flush(&mut self) -> Result<()> {
+        self.out.flush().map_err(|e| Error::io(&self.path, e))
+    }
+}
+
+/// Detections of the frames `run --track` decodes between kept frames, by video and frame index,
+/// and the videos whose frames are all in.
+pub struct TrackFrames {
+    path: PathBuf,
+    frames: HashMap<String, std::collections::BTreeMap<u64, (f64, Labelled)>>,
+    done: std::collections::HashSet<String>,
+    out: BufWriter<File>,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct TrackFrameLine {
+    video: String,
+    /// A frame, or the end of the video (`done`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    frame: Option<(u64, f64, (u32, u32))>,
+    /// class, score, x0, y0, x1, y1
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    d: Vec<(usize, f32, f32, f32, f32, f32)>,
+}
+
+impl TrackFrames {
+    pub fn open(path: &Path) -> Result<Self> {
+        let mut found = TrackFrames {
+            path: path.to_path_buf(),
+            frames: HashMap::new(),
+            done: Default::default(),
+            out: appender(path)?,
+        };
+        for line in read_records::<TrackFrameLine>(path, "a track frame record")? {
+            let Some((frame, pts, size)) = line.frame else {
+                found.done.insert(line.video);
+                continue;
+            };
+            let detections = line
+                .d
+                .iter()
+                .map(|&(class, score, x0, y0, x1, y1)| Detection {
+                    class,
+                    score,
+                    x0,
+                    y0,
+                    x1,
+                    y1,
+                })
+                .collect();
+            let l = Labelled {
+                size: Some(size),
+                detections,
+            };
+            found
+                .frames
+                .entry(line.video)
+                .or_default()
+                .insert(frame, (pts, l));
+        }
+        Ok(found)
+    }
+
+    /// Whether every frame of `video` the tracker needs is in.
+    pub fn is_done(&self, video: &str) -> bool {
+        self.done.contains(video)
+    }
+
+    /// The frames of `video` in: index, timestamp and detections, in frame order.
+    pub fn of_video(&self, video: &str) -> impl Iterator<Item = (u64, f64, &Labelled)> {
+        self.frames
+            .get(video)
+            .into_iter()
+            .flatten()
+            .map(|(&f, (pts, l))| (f, *pts, l))
+    }
+
+    fn write(&mut self, line: &TrackFrameLine) -> Result<()> {
+        let mut text = serde_json::to_string(line).expect("detections serialise");
+        text.push('\n');
+        self.out
+            .write_all(text.as_bytes())
+            .map_err(|e| Error::io(&self.path, e))
+    }
+
+    pub fn insert(&mut self, video: &str, frame: u64, pts: f64, l: Labelled) -> Result<()> {
+        let size = l.size.unwrap_or_default();
+        self.write(&TrackFrameLine {
+            video: video.to_string(),
+            frame: Some((frame, pts, size)),
+            d: l.detections
+                .iter()
+                .map(|d| (d.class, d.score, d.x0, d.y0, d.x1, d.y1))
+                .collect(),
+        })?;
+        self.frames
+            .entry(video.to_string())
+            .or_default()
+            .insert(frame, (pts, l));
+        Ok(())
+    }
+
+    /// Records that every frame of `video` is in, once the lines before are on disk.
+    pub fn finish(&mut self, video: &str) -> Result<()> {
+        self.flush()?;
+        self.write(&TrackFrameLine {
+            video: video.to_string(),
+            frame: None,
+            d: Vec::new(),
+        })?;
+        self.flush()?;
+        self.done.insert(video.to_string());
         Ok(())
     }
 

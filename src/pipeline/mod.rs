@@ -33,6 +33,9 @@ mod cache;
 mod early;
 pub mod merge;
 pub mod plan;
+mod track;
+
+pub use track::{DEFAULT_TRACK_FPS, REVIEW_FILE, TRACKS_FILE, TrackConfig, TrackSummary};
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
@@ -101,6 +104,8 @@ pub struct RunConfig {
     pub no_dedup: bool,
     /// Take one shard of the job (`--shard`): its units of [`plan::Plan`].
     pub shard: Option<plan::ShardRun>,
+    /// Track objects and review the kept frames (`--track`).
+    pub track: Option<TrackConfig>,
     /// The options the run was started with, as `--config` reads them: a shard records them for
     /// `merge`.
     #[serde(skip)]
@@ -119,6 +124,9 @@ pub struct RunOutcome {
     pub label: Option<LabelSummary>,
     pub exports: Vec<Exported>,
     pub report: Option<crate::report::Written>,
+    /// `None` without `--track`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub track: Option<TrackSummary>,
     pub run: RunStats,
 }
 
@@ -186,6 +194,8 @@ struct Params {
     export_split: Option<crate::export::SplitConfig>,
     #[serde(skip_serializing_if = "Option::is_none")]
     shard: Option<plan::ShardRun>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    track: Option<TrackConfig>,
 }
 
 /// A kept frame on its way to the embedder, or the end of a video.
@@ -717,6 +727,27 @@ fn run_from(
                 .unwrap_or_default()
         })
         .collect();
+    let tracking = match (&cfg.track, detector.as_mut()) {
+        (Some(tc), Some(detector)) => {
+            let mut cache = cache::TrackFrames::open(&state.track_frames_path())?;
+            let bar = progress.bar("track", Some(0), "frames");
+            let categories = coco::categories(&detector.setup.labels);
+            Some(track::track_pass(
+                cfg,
+                tc,
+                &dataset,
+                &inputs,
+                detector,
+                &mut cache,
+                &mut records,
+                &label_items,
+                &results,
+                &categories,
+                &bar,
+            )?)
+        }
+        _ => None,
+    };
     let label_summary = match &detector {
         Some(detector) => {
             let labels = detector.setup.labels.clone();
@@ -729,6 +760,7 @@ fn run_from(
                 &coco::categories(&labels),
                 &labels,
                 Some(detector.record()),
+                tracking.as_ref().map(|t| &t.attributes[..]),
                 Instant::now(),
             )?;
             s.elapsed_s = detect_s;
@@ -741,6 +773,14 @@ fn run_from(
             dataset.rewrite_frames(&records)?;
             None
         }
+    };
+    let track_summary = match tracking {
+        Some(t) => {
+            track::write_review(&dataset, &records)?;
+            dataset.set_run_entry("track", &t.summary)?;
+            Some(t.summary)
+        }
+        None => None,
     };
     for f in &applied.deletes {
         match std::fs::remove_file(f) {
@@ -810,6 +850,7 @@ fn run_from(
         label: label_summary,
         exports,
         report,
+        track: track_summary,
         run: stats,
     })
 }
@@ -1017,6 +1058,7 @@ fn params(
         export_image_root: cfg.export_image_root.clone(),
         export_split: cfg.export_split.clone(),
         shard: cfg.shard,
+        track: cfg.track,
     };
     serde_json::to_value(&p).expect("params serialise")
 }

@@ -47,19 +47,52 @@ pub fn run_pictures(
     mut each: impl FnMut(&[Output], usize, &Picture),
 ) -> Result<Vec<bool>> {
     let mut read = vec![false; paths.len()];
-    if paths.is_empty() || models.is_empty() {
+    if paths.is_empty() {
         return Ok(read);
+    }
+    let (job_tx, job_rx) = crossbeam_channel::bounded::<(usize, ())>(paths.len());
+    for i in 0..paths.len() {
+        job_tx.send((i, ())).expect("the receiver is alive");
+    }
+    drop(job_tx);
+    run_images(
+        job_rx,
+        &|index, ()| read_rgb(&paths[index]),
+        pre,
+        models,
+        batch,
+        workers,
+        bar,
+        |outputs, b, picture| {
+            read[picture.index] = true;
+            each(outputs, b, picture);
+        },
+    )?;
+    Ok(read)
+}
+
+/// Runs the sessions `models` over the pictures of `jobs`, each `(index, job)` made packed RGB by
+/// `load` on one of `workers` threads (`None`: skipped), as [`run_pictures`] does for JPEGs; the
+/// pictures may come from a decoder while the model runs.
+#[allow(clippy::too_many_arguments)]
+pub fn run_images<J: Send>(
+    job_rx: crossbeam_channel::Receiver<(usize, J)>,
+    load: &(dyn Fn(usize, J) -> Option<(Vec<u8>, u32, u32)> + Sync),
+    pre: &Preprocess,
+    models: &mut [Model],
+    batch: usize,
+    workers: usize,
+    bar: &ProgressBar,
+    mut each: impl FnMut(&[Output], usize, &Picture),
+) -> Result<()> {
+    if models.is_empty() {
+        return Ok(());
     }
     let batch = if models[0].dynamic_batch() {
         batch.max(1)
     } else {
         1
     };
-    let (job_tx, job_rx) = crossbeam_channel::bounded::<usize>(paths.len());
-    for i in 0..paths.len() {
-        job_tx.send(i).expect("the receiver is alive");
-    }
-    drop(job_tx);
     let slots = (2 * batch + 2) * models.len();
     let (prep_tx, prep_rx) = crossbeam_channel::bounded::<Prepared>(slots);
     let (out_tx, out_rx) = crossbeam_channel::bounded::<Result<Ran>>(2 * models.len());
@@ -69,8 +102,8 @@ pub fn run_pictures(
         for _ in 0..workers.max(1) {
             let (job_rx, prep_tx) = (job_rx.clone(), prep_tx.clone());
             s.spawn(move || {
-                for index in job_rx {
-                    let Some((rgb, w, h)) = read_rgb(&paths[index]) else {
+                for (index, job) in job_rx {
+                    let Some((rgb, w, h)) = load(index, job) else {
                         bar.inc(1);
                         continue;
                     };
@@ -142,14 +175,12 @@ pub fn run_pictures(
         for ran in out_rx.iter() {
             let ran = ran?;
             for (b, picture) in ran.pictures.iter().enumerate() {
-                read[picture.index] = true;
                 each(&ran.outputs, b, picture);
                 bar.inc(1);
             }
         }
         Ok(())
-    })?;
-    Ok(read)
+    })
 }
 
 /// One batch through a session.

@@ -378,3 +378,34 @@ pub fn without_change(record: &Value) -> Value {
     }
     r
 }
+
+/// Starts a run and kills it (SIGKILL) once `ready(dir)` holds; false when it finished first.
+pub fn kill_when(args: &[String], dir: &Path, ready: impl Fn(&Path) -> bool) -> bool {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_framelabel"))
+        .args(args)
+        .arg("-q")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            eprintln!("the run ended ({status}) before the kill point");
+            return false;
+        }
+        if ready(dir) {
+            child.kill().unwrap(); // SIGKILL
+            child.wait().unwrap();
+            return true;
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(300));
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+pub fn lines(path: &Path) -> usize {
+    std::fs::read_to_string(path)
+        .map(|t| t.lines().count())
+        .unwrap_or(0)
+}
