@@ -18,7 +18,7 @@ APT_PACKAGES=(libavcodec-dev libavformat-dev libavutil-dev libswscale-dev clang 
 UV_VERSION=0.13.9
 # datumaro (the import library CVAT uses) and label-studio-sdk read the exports in the tests.
 # kubernetes-validate checks the Kubernetes manifests against the API's schemas (and brings PyYAML).
-PY_PACKAGES=(numpy==2.2.6 opencv-python-headless==4.12.0.88 onnxruntime==1.32.0 pycocotools==2.0.11 onnx==1.23.2 datumaro==1.13.12 label-studio-sdk==2.1.2 kubernetes-validate==1.37.0)
+PY_PACKAGES=(numpy==2.2.6 opencv-python-headless==4.12.0.88 onnxruntime==1.32.0 pycocotools==2.0.11 onnx==1.23.2 datumaro==1.13.12 label-studio-sdk==2.1.2 kubernetes-validate==1.37.0 motmetrics==1.4.0)
 
 sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 

@@ -10,6 +10,8 @@ use serde_json::Value;
 
 use crate::common::*;
 
+const EXPORTS: &str = "label-studio,cvat,cvat-video,mot";
+
 /// The output with what `--track` adds taken out: records without `tracks` and `review`,
 /// annotations without `attributes`.
 fn without_tracks(dir: &Path) -> (Vec<Value>, Value) {
@@ -42,7 +44,11 @@ fn tracked_output(dir: &Path) -> (String, Value, Vec<Value>, Value) {
 fn tracks_hold_the_kept_frames_boxes_and_the_review_queue_agrees_with_them() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("tracked");
-    let args = run_args(&[&vtest()], &dir, &["--track", "--no-report", "--json"]);
+    let args = run_args(
+        &[&vtest()],
+        &dir,
+        &["--track", "--no-report", "--json", "--export", EXPORTS],
+    );
     let r = framelabel(&args);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let summary: Value = serde_json::from_str(&r.stdout).unwrap();
@@ -216,6 +222,9 @@ fn tracks_hold_the_kept_frames_boxes_and_the_review_queue_agrees_with_them() {
         .count();
     assert_eq!(flagged, with_reasons);
 
+    // The exports, as the tools that consume them read them.
+    check_exports(&dir, &tracks, annotations, queue);
+
     // Tracking changes nothing else.
     let plain = tmp.path().join("plain");
     let r = framelabel(run_args(&[&vtest()], &plain, &["--no-report"]));
@@ -227,7 +236,11 @@ fn tracks_hold_the_kept_frames_boxes_and_the_review_queue_agrees_with_them() {
 
     // Killed while detecting the frames between kept ones, it resumes to the same output.
     let killed = tmp.path().join("killed");
-    let args = run_args(&[&vtest()], &killed, &["--track", "--no-report"]);
+    let args = run_args(
+        &[&vtest()],
+        &killed,
+        &["--track", "--no-report", "--export", EXPORTS],
+    );
     let state = killed.join(".framelabel/track-frames.jsonl");
     assert!(
         kill_when(&args, &killed, |_| lines(&state) >= 60),
@@ -243,6 +256,186 @@ fn tracks_hold_the_kept_frames_boxes_and_the_review_queue_agrees_with_them() {
     );
 }
 
+/// Each box of the tracks as (frame, track, class, x, y, w, h), in frame and track order.
+type Row = (u64, u64, String, [f64; 4]);
+
+fn close(a: &[f64; 4], b: &[f64; 4]) -> bool {
+    a.iter().zip(b).all(|(x, y)| (x - y).abs() < 0.011)
+}
+
+fn check_exports(dir: &Path, tracks: &HashMap<u64, Value>, annotations: &[Value], queue: &[Value]) {
+    let export = dir.join("export");
+    let mut want: Vec<Row> = Vec::new();
+    for (id, t) in tracks {
+        for (k, f) in t["frames"].as_array().unwrap().iter().enumerate() {
+            let b = f64s(&t["boxes"][k]);
+            want.push((
+                f.as_u64().unwrap(),
+                *id,
+                t["category"].as_str().unwrap().to_string(),
+                [b[0], b[1], b[2], b[3]],
+            ));
+        }
+    }
+    want.sort_by_key(|a| (a.0, a.1));
+    let rows = |v: &Value, frame_base: u64| -> Vec<Row> {
+        let mut r: Vec<Row> = v
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                let n = f64s(&Value::Array(r.as_array().unwrap()[2..6].to_vec()));
+                (
+                    r[0].as_u64().unwrap() - frame_base,
+                    r[1].as_u64().unwrap(),
+                    r[6].as_str().unwrap().to_string(),
+                    [n[0], n[1], n[2], n[3]],
+                )
+            })
+            .collect();
+        r.sort_by_key(|a| (a.0, a.1));
+        r
+    };
+    let same = |got: &[Row], what: &str| {
+        assert_eq!(got.len(), want.len(), "{what}: box count");
+        for (g, w) in got.iter().zip(&want) {
+            assert!(
+                g.0 == w.0 && g.1 == w.1 && g.2 == w.2 && close(&g.3, &w.3),
+                "{what}: {g:?} vs {w:?}"
+            );
+        }
+    };
+
+    // MOT: motmetrics reads every box of every track (it takes the MATLAB 1 off positions), and
+    // scores the tracks against themselves perfectly and against themselves less a box with one miss.
+    let mot: Value = serde_json::from_slice(&run_py(
+        "track_check.py",
+        &[Path::new("mot"), &export.join("mot")],
+    ))
+    .unwrap();
+    let v = &mot["vtest"];
+    let got = rows(&v["rows"], 1);
+    same(&got, "mot");
+    assert_eq!(v["scores"]["self"]["mota"], 1.0);
+    assert_eq!(v["scores"]["self"]["num_switches"], 0.0);
+    assert_eq!(v["scores"]["one_missing"]["num_misses"], 1.0);
+    assert!(v["seqinfo"].as_str().unwrap().contains("seqLength=795"));
+
+    // CVAT for video: Datumaro's CVAT importer reads the same boxes as key frames of the same
+    // tracks, and each track that ends before the video does ends with an `outside` key frame.
+    let cv: Value = serde_json::from_slice(&run_py(
+        "track_check.py",
+        &[Path::new("cvat-video"), &export.join("cvat-video")],
+    ))
+    .unwrap();
+    let got: Vec<Row> = cv["vtest"]["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r[0].as_u64().unwrap(),
+                r[1].as_u64().unwrap(),
+                r[2].as_str().unwrap().to_string(),
+                [
+                    r[3].as_f64().unwrap(),
+                    r[4].as_f64().unwrap(),
+                    r[5].as_f64().unwrap(),
+                    r[6].as_f64().unwrap(),
+                ],
+            )
+        })
+        .collect();
+    same(&got, "cvat-video");
+    let ending = tracks
+        .values()
+        .filter(|t| {
+            t["frames"]
+                .as_array()
+                .unwrap()
+                .last()
+                .unwrap()
+                .as_u64()
+                .unwrap()
+                + 1
+                < 795
+        })
+        .count();
+    assert_eq!(cv["vtest"]["outside"].as_u64().unwrap() as usize, ending);
+
+    // CVAT for images: each box's track and reasons as attributes.
+    let cvat: Value = serde_json::from_slice(&run_py(
+        "track_check.py",
+        &[Path::new("cvat"), &export.join("cvat")],
+    ))
+    .unwrap();
+    let coco = read_json(&dir.join("annotations.json"));
+    let names = image_names(&coco);
+    let mut by_image: HashMap<String, Vec<(String, String)>> = HashMap::new();
+    for a in annotations {
+        let reasons: Vec<&str> = a["attributes"]["reasons"]
+            .as_array()
+            .map(|r| r.iter().map(|v| v.as_str().unwrap()).collect())
+            .unwrap_or_default();
+        by_image
+            .entry(names[&a["image_id"].as_u64().unwrap()].clone())
+            .or_default()
+            .push((a["attributes"]["track_id"].to_string(), reasons.join(",")));
+    }
+    for (name, boxes) in cvat.as_object().unwrap() {
+        let mut got: Vec<(String, String)> = boxes
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| {
+                (
+                    b[0].as_str().unwrap().to_string(),
+                    b[1].as_str().unwrap_or("").to_string(),
+                )
+            })
+            .collect();
+        got.sort();
+        let mut want = by_image.remove(name).unwrap_or_default();
+        want.sort();
+        assert_eq!(got, want, "{name}");
+    }
+
+    // Label Studio: label-studio-sdk validates every prediction; the tasks come in the review's
+    // order, with its priority and reasons, each box's reasons in its meta, the suggestions apart.
+    let ls: Value = serde_json::from_slice(&run_py(
+        "track_check.py",
+        &[Path::new("label-studio"), &export.join("label-studio")],
+    ))
+    .unwrap();
+    let tasks = ls.as_array().unwrap();
+    assert_eq!(tasks.len(), queue.len());
+    for (t, q) in tasks.iter().zip(queue) {
+        assert_eq!(
+            t["image"].as_str().unwrap(),
+            base(q["file"].as_str().unwrap())
+        );
+        assert_eq!(t["priority"], q["priority"]);
+        let reasons: Vec<&str> = q["reasons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r.as_str().unwrap())
+            .collect();
+        assert_eq!(t["reasons"].as_str().unwrap(), reasons.join(", "));
+        let flagged = t["meta"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m.as_str().unwrap().contains(':'))
+            .count();
+        assert_eq!(flagged, q["boxes"].as_array().unwrap().len());
+        assert_eq!(
+            t["suggestions"].as_array().unwrap().len(),
+            q["suggestions"].as_array().unwrap().len()
+        );
+    }
+}
+
 #[test]
 fn track_options_are_checked() {
     let tmp = tempfile::tempdir().unwrap();
@@ -253,6 +446,7 @@ fn track_options_are_checked() {
         (&["--track-fps", "5"][..], "--track"),
         (&["--track", "--track-fps", "0"][..], "--track-fps"),
         (&["--track", "--shard", "0/2"][..], "--shard"),
+        (&["--export", "mot"][..], "--track"),
     ] {
         let r = framelabel(run_args(&[&v], &out, extra));
         assert_eq!(r.code, 2, "{extra:?}: {}", r.stderr);

@@ -48,7 +48,8 @@ pub enum Command {
     /// Join the shards of one job (`run --shard`) into the output one run over all inputs makes.
     Merge(Box<MergeArgs>),
     /// Write the labels of an output folder in the formats annotation and training tools import
-    /// (yolo, coco, voc, cvat, label-studio, coco-results).
+    /// (yolo, coco, voc, cvat, label-studio, coco-results; after `run --track` also cvat-video,
+    /// mot).
     Export(Box<ExportArgs>),
     /// Write DIR/report/: an HTML page with counts, per-class statistics, plots, annotated frames
     /// and rejected frames, and summary.json with every number of the page.
@@ -449,7 +450,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "FILE", help_heading = "Models")]
     pub detector_config: Option<PathBuf>,
     /// Also export the labels in these formats (yolo, coco, voc, cvat, label-studio,
-    /// coco-results) to DIR/export/FORMAT.
+    /// coco-results; with --track also cvat-video, mot) to DIR/export/FORMAT.
     #[arg(long, value_name = "F", value_delimiter = ',', help_heading = "Export")]
     pub export: Vec<String>,
     /// yolo export: the score as a sixth column.
@@ -605,6 +606,14 @@ impl RunArgs {
             return Err(Error::usage(
                 "--track-fps",
                 format!("{f} is not a rate: give frames per second above 0, such as 5"),
+            ));
+        }
+        if let Some(f) = exports.iter().find(|f| f.of_tracks())
+            && !self.track
+        {
+            return Err(Error::usage(
+                "--export",
+                format!("{f} exports tracks, which --track makes: give --track too"),
             ));
         }
         let track = match (self.track, self.track_fps) {
@@ -833,7 +842,8 @@ pub struct ExportArgs {
     /// An output folder labelled by `framelabel label`.
     #[arg(value_name = "DIR")]
     pub dir: PathBuf,
-    /// Formats, comma-separated: yolo, coco, voc, cvat, label-studio, coco-results.
+    /// Formats, comma-separated: yolo, coco, voc, cvat, label-studio, coco-results, and for a
+    /// folder of `run --track` cvat-video, mot.
     #[arg(long, short, value_name = "F", value_delimiter = ',', required = true)]
     pub format: Vec<String>,
     /// The export folder; with several formats, the folder holding one folder per format

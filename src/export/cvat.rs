@@ -40,10 +40,10 @@ pub(super) fn write(labels: &Labels, split: Option<&Split>, dir: &Path) -> Resul
                 "name": c.name,
                 "color": hex_colour(i),
                 "type": "rectangle",
-                "attributes": [{
-                    "name": "score", "mutable": false, "input_type": "text",
+                "attributes": attribute_names(labels).iter().map(|name| serde_json::json!({
+                    "name": name, "mutable": false, "input_type": "text",
                     "default_value": "", "values": [""],
-                }],
+                })).collect::<Vec<_>>(),
             })
         })
         .collect();
@@ -118,6 +118,16 @@ fn document(labels: &Labels, split: Option<&Split>) -> std::io::Result<Vec<u8>> 
                                         "{:.5}",
                                         b.score
                                     )))?;
+                                if labels.tracks.is_some() {
+                                    let track = b.track_id.map_or(String::new(), |t| t.to_string());
+                                    for (name, value) in
+                                        [("track_id", track), ("reasons", b.reasons.join(","))]
+                                    {
+                                        w.create_element("attribute")
+                                            .with_attribute(("name", name))
+                                            .write_text_content(BytesText::new(&value))?;
+                                    }
+                                }
                                 Ok(())
                             })?;
                     }
@@ -136,7 +146,17 @@ fn task_head(w: &mut xml::W, name: &str, size: usize) -> std::io::Result<()> {
     leaf(w, "overlap", "0")
 }
 
-/// The labels with their read-only `score` attribute.
+/// The read-only text attributes of every box: the score, and after `run --track` the box's track
+/// and the review's reasons (comma-separated, empty for most boxes).
+fn attribute_names(labels: &Labels) -> &'static [&'static str] {
+    if labels.tracks.is_some() {
+        &["score", "track_id", "reasons"]
+    } else {
+        &["score"]
+    }
+}
+
+/// The labels with their read-only attributes.
 fn label_list(w: &mut xml::W, labels: &Labels) -> std::io::Result<()> {
     w.create_element("labels").write_inner_content(|w| {
         for (i, c) in labels.classes.iter().enumerate() {
@@ -145,13 +165,15 @@ fn label_list(w: &mut xml::W, labels: &Labels) -> std::io::Result<()> {
                 leaf(w, "color", &hex_colour(i))?;
                 leaf(w, "type", "rectangle")?;
                 w.create_element("attributes").write_inner_content(|w| {
-                    w.create_element("attribute").write_inner_content(|w| {
-                        leaf(w, "name", "score")?;
-                        leaf(w, "mutable", "False")?;
-                        leaf(w, "input_type", "text")?;
-                        leaf(w, "default_value", "")?;
-                        leaf(w, "values", "")
-                    })?;
+                    for name in attribute_names(labels) {
+                        w.create_element("attribute").write_inner_content(|w| {
+                            leaf(w, "name", name)?;
+                            leaf(w, "mutable", "False")?;
+                            leaf(w, "input_type", "text")?;
+                            leaf(w, "default_value", "")?;
+                            leaf(w, "values", "")
+                        })?;
+                    }
                     Ok(())
                 })?;
                 Ok(())

@@ -11,6 +11,7 @@ mod coco;
 mod cvat;
 mod label_studio;
 pub mod split;
+mod track_formats;
 mod voc;
 mod yolo;
 
@@ -45,17 +46,28 @@ pub enum Format {
     LabelStudio,
     /// The COCO results list: `results.json`.
     CocoResults,
+    /// `run --track`'s tracks as CVAT for video 1.1: `VIDEO/annotations.xml`.
+    CvatVideo,
+    /// `run --track`'s tracks as MOT Challenge ground truth: `VIDEO/gt/gt.txt`, `gt/labels.txt`.
+    Mot,
 }
 
 impl Format {
-    pub const ALL: [Format; 6] = [
+    pub const ALL: [Format; 8] = [
         Format::Yolo,
         Format::Coco,
         Format::Voc,
         Format::Cvat,
         Format::LabelStudio,
         Format::CocoResults,
+        Format::CvatVideo,
+        Format::Mot,
     ];
+
+    /// Formats of `run --track`'s tracks, one folder per video (no split).
+    pub fn of_tracks(self) -> bool {
+        matches!(self, Format::CvatVideo | Format::Mot)
+    }
 
     pub fn name(self) -> &'static str {
         match self {
@@ -65,6 +77,8 @@ impl Format {
             Format::Cvat => "cvat",
             Format::LabelStudio => "label-studio",
             Format::CocoResults => "coco-results",
+            Format::CvatVideo => "cvat-video",
+            Format::Mot => "mot",
         }
     }
 }
@@ -130,7 +144,7 @@ pub struct Class {
 }
 
 /// One box in pixels of the written JPEG.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct BoxLabel {
     /// Index into [`Labels::classes`].
     pub class: usize,
@@ -139,6 +153,75 @@ pub struct BoxLabel {
     pub w: f64,
     pub h: f64,
     pub score: f64,
+    /// With `run --track`: its track, and why the review flagged it (none for most boxes).
+    pub track_id: Option<u64>,
+    pub reasons: Vec<String>,
+}
+
+/// A box a track expects where the detector gave none (`run --track`'s `missed`): never a label.
+#[derive(Debug, Clone)]
+pub struct Suggestion {
+    /// Index into [`Labels::classes`]; `None` for a class the export leaves out.
+    pub class: Option<usize>,
+    pub track_id: u64,
+    pub x: f64,
+    pub y: f64,
+    pub w: f64,
+    pub h: f64,
+}
+
+/// What the review of `run --track` says of an image.
+#[derive(Debug, Clone, Default)]
+pub struct Review {
+    pub priority: f64,
+    pub reasons: Vec<String>,
+    pub suggestions: Vec<Suggestion>,
+}
+
+/// A track of `tracks.jsonl`: its boxes in pixels of the written JPEGs.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Track {
+    pub id: u64,
+    pub video: String,
+    pub category_id: u32,
+    pub frames: Vec<u64>,
+    pub pts: Vec<f64>,
+    pub boxes: Vec<[f64; 4]>,
+    pub scores: Vec<f64>,
+}
+
+/// A video of the run, as the track exports need it.
+#[derive(Debug, Clone)]
+pub struct Video {
+    /// As records name it.
+    pub video: String,
+    /// The `{video}` of file names: unique per video.
+    pub key: String,
+    /// Upright width and height of the video's frames.
+    pub size: (u32, u32),
+    pub fps: f64,
+    /// Frames the decoder gave.
+    pub frames: u64,
+}
+
+/// The tracks of `run --track`, and how to take their boxes back to the videos' pixels.
+#[derive(Debug, Clone)]
+pub struct Tracks {
+    pub tracks: Vec<Track>,
+    pub videos: Vec<Video>,
+    pub output: crate::extract::picture::Output,
+}
+
+impl Tracks {
+    /// A box (x, y, width, height in pixels of the written JPEGs) of `video` in the video's own
+    /// pixels: the resize and padding of `--size` undone.
+    pub fn to_source(&self, video: &Video, b: [f64; 4]) -> [f64; 4] {
+        let p = crate::extract::picture::placement(video.size, &self.output);
+        let sx = video.size.0 as f64 / p.scaled.0 as f64;
+        let sy = video.size.1 as f64 / p.scaled.1 as f64;
+        let (ox, oy) = (p.offset.0 as f64, p.offset.1 as f64);
+        [(b[0] - ox) * sx, (b[1] - oy) * sy, b[2] * sx, b[3] * sy]
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -151,9 +234,12 @@ pub struct Image {
     pub width: u32,
     pub height: u32,
     pub boxes: Vec<BoxLabel>,
-    /// The video the frame comes from (normalised path) and its time in seconds.
+    /// The video the frame comes from (normalised path), its frame index and time in seconds.
     pub video: String,
+    pub frame: u64,
     pub pts: f64,
+    /// With `run --track`.
+    pub review: Option<Review>,
 }
 
 impl Image {
@@ -175,6 +261,8 @@ pub struct Labels {
     /// The detector that made the boxes, as Label Studio's model picker shows it
     /// (`model_version`): see [`model_version`].
     pub detector: String,
+    /// With `run --track`.
+    pub tracks: Option<Tracks>,
 }
 
 /// A detector named for people: the model's name (a built-in name, a hub repo, or a local file's
@@ -271,7 +359,9 @@ impl Labels {
                 height: im.height,
                 boxes: Vec::new(),
                 video: im.video,
+                frame: im.frame,
                 pts: im.pts,
+                review: None,
             });
         }
         for a in coco.annotations {
@@ -298,7 +388,17 @@ impl Labels {
                 w: a.bbox[2],
                 h: a.bbox[3],
                 score: a.score.unwrap_or(1.0),
+                track_id: a.attributes.track_id,
+                reasons: a.attributes.reasons,
             });
+        }
+        let tracks = load_tracks(dataset)?;
+        if tracks.is_some() {
+            for (id, review) in load_review(dataset, &index)? {
+                if let Some(&i) = by_id.get(&id) {
+                    images[i].review = Some(review);
+                }
+            }
         }
         images.sort_by(|a, b| a.file_name.cmp(&b.file_name));
         let detector = model_version(
@@ -309,6 +409,7 @@ impl Labels {
             images,
             classes,
             detector,
+            tracks,
         })
     }
 
@@ -335,6 +436,8 @@ struct CocoImageIn {
     #[serde(default)]
     video: String,
     #[serde(default)]
+    frame: u64,
+    #[serde(default)]
     pts: f64,
 }
 
@@ -344,6 +447,112 @@ struct CocoAnnotationIn {
     category_id: u32,
     bbox: [f64; 4],
     score: Option<f64>,
+    #[serde(default)]
+    attributes: AttributesIn,
+}
+
+/// What `run --track` adds to an annotation.
+#[derive(Deserialize, Default)]
+struct AttributesIn {
+    track_id: Option<u64>,
+    #[serde(default)]
+    reasons: Vec<String>,
+}
+
+/// `tracks.jsonl`, the videos and the output setting of `run.json`; `None` without `--track`.
+fn load_tracks(dataset: &Dataset) -> Result<Option<Tracks>> {
+    let path = dataset.root().join(crate::track::TRACKS_FILE);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io(&path, e)),
+    };
+    let bad = |e: serde_json::Error| {
+        Error::output(
+            &path,
+            format!("not a tracks file framelabel wrote ({e}); run `framelabel run --track` again"),
+        )
+    };
+    let tracks = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).map_err(bad))
+        .collect::<Result<Vec<Track>>>()?;
+    let run = dataset.run_json();
+    let output = serde_json::from_value(run["parameters"]["output"].clone()).unwrap_or_default();
+    let videos = run["videos"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| {
+            let info = &v["info"];
+            let (w, h) = (
+                info["width"].as_u64()? as u32,
+                info["height"].as_u64()? as u32,
+            );
+            let turned = matches!(info["rotation"].as_u64(), Some(90 | 270));
+            Some(Video {
+                video: v["video"].as_str()?.to_string(),
+                key: v["key"].as_str()?.to_string(),
+                size: if turned { (h, w) } else { (w, h) },
+                fps: info["fps"].as_f64().unwrap_or(25.0),
+                frames: v["decoded"].as_u64().unwrap_or_default(),
+            })
+        })
+        .collect::<Vec<Video>>();
+    // A sliced video is listed once per slice: once is enough here.
+    let mut seen = std::collections::HashSet::new();
+    let videos = videos
+        .into_iter()
+        .filter(|v| seen.insert(v.video.clone()))
+        .collect();
+    Ok(Some(Tracks {
+        tracks,
+        videos,
+        output,
+    }))
+}
+
+/// The reviews of `review.json` by image id; `index` maps category ids to classes.
+fn load_review(dataset: &Dataset, index: &BTreeMap<u32, usize>) -> Result<Vec<(u64, Review)>> {
+    let path = dataset.root().join(crate::track::REVIEW_FILE);
+    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+    let list: Vec<serde_json::Value> = serde_json::from_str(&text)
+        .map_err(|e| Error::output(&path, format!("not a review file framelabel wrote ({e})")))?;
+    let strings = |v: &serde_json::Value| -> Vec<String> {
+        v.as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| Some(s.as_str()?.to_string()))
+            .collect()
+    };
+    Ok(list
+        .iter()
+        .filter_map(|r| {
+            let suggestions = r["suggestions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|s| {
+                    let b = &s["bbox"];
+                    Some(Suggestion {
+                        class: index.get(&(s["category_id"].as_u64()? as u32)).copied(),
+                        track_id: s["track_id"].as_u64()?,
+                        x: b[0].as_f64()?,
+                        y: b[1].as_f64()?,
+                        w: b[2].as_f64()?,
+                        h: b[3].as_f64()?,
+                    })
+                })
+                .collect();
+            let review = Review {
+                priority: r["priority"].as_f64()?,
+                reasons: strings(&r["reasons"]),
+                suggestions,
+            };
+            Some((r["image_id"].as_u64()?, review))
+        })
+        .collect())
 }
 
 #[derive(Deserialize)]
@@ -381,8 +590,10 @@ pub fn export(cfg: &ExportConfig) -> Result<Vec<Exported>> {
                     label_studio::write(&labels, split, tmp, cfg.image_root.as_deref())
                 }
                 Format::CocoResults => coco::write_results(&labels, split, tmp),
+                Format::CvatVideo => track_formats::write_cvat_video(&labels, tmp),
+                Format::Mot => track_formats::write_mot(&labels, tmp),
             }?;
-            match split {
+            match split.filter(|_| !format.of_tracks()) {
                 Some(s) => write_json_atomic(&tmp.join(split::SPLIT_FILE), s),
                 None => Ok(()),
             }

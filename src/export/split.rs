@@ -383,7 +383,9 @@ mod tests {
             height: 1,
             boxes: Vec::new(),
             video: video.into(),
+            frame: 0,
             pts,
+            review: None,
         }
     }
 

@@ -30,8 +30,8 @@ const RUN_OUTPUTS: &[&str] = &[
     "embeddings.json",
     "export",
     "report",
-    "tracks.jsonl",
-    "review.json",
+    crate::track::TRACKS_FILE,
+    crate::track::REVIEW_FILE,
     STATE_DIR,
 ];
 

@@ -35,7 +35,7 @@ pub mod merge;
 pub mod plan;
 mod track;
 
-pub use track::{DEFAULT_TRACK_FPS, REVIEW_FILE, TRACKS_FILE, TrackConfig, TrackSummary};
+pub use track::{DEFAULT_TRACK_FPS, TrackConfig, TrackSummary};
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};

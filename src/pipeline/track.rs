@@ -27,7 +27,7 @@ use crate::extract::decode::{BufferPool, VideoSource};
 use crate::extract::picture::render;
 use crate::extract::sample::Decision;
 use crate::runtime::batch::run_images;
-use crate::track::{self, Det, Frame, Params, Reason};
+use crate::track::{self, Det, Frame, Params, REVIEW_FILE, Reason, TRACKS_FILE};
 
 /// `--track-fps` when not given: the sampling rate, at most this many frames a second. The
 /// detector then runs on at most this many frames per second of video, whatever the video's rate.
@@ -391,11 +391,6 @@ pub(super) fn track_pass(
         summary,
     })
 }
-
-/// Each track, one JSON line: `tracks.jsonl`.
-pub const TRACKS_FILE: &str = "tracks.jsonl";
-/// The kept frames in the order to review them: `review.json`.
-pub const REVIEW_FILE: &str = "review.json";
 
 fn track_line<'a>(
     id: u64,

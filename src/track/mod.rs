@@ -27,6 +27,11 @@ use trackforge::trackers::common::{CommonParams, KalmanTrack};
 use trackforge::utils::geometry::tlwh_to_xyah;
 use trackforge::utils::kalman::KalmanFilter;
 
+/// Each track, one JSON line, in the output folder.
+pub const TRACKS_FILE: &str = "tracks.jsonl";
+/// The kept frames in the order to review them, in the output folder.
+pub const REVIEW_FILE: &str = "review.json";
+
 /// One detection of a frame: class index, score and box (x, y, width, height in pixels).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Det {
