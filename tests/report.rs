@@ -56,7 +56,7 @@ fn open_in_chromium(page: &Path, scratch: &Path) -> (String, PathBuf) {
 }
 
 /// The report of `dir` agrees with its records, loads completely in Chromium and is not blank.
-fn check_report(dir: &Path, scratch: &Path) -> Value {
+pub fn check_report(dir: &Path, scratch: &Path) -> Value {
     let checked: Value =
         serde_json::from_slice(&run_py("report_check.py", &[dir.to_str().unwrap()])).unwrap();
     let (broken, shot) = open_in_chromium(&dir.join("report/index.html"), scratch);

@@ -47,7 +47,7 @@ fn tracks_hold_the_kept_frames_boxes_and_the_review_queue_agrees_with_them() {
     let args = run_args(
         &[&vtest()],
         &dir,
-        &["--track", "--no-report", "--json", "--export", EXPORTS],
+        &["--track", "--json", "--export", EXPORTS],
     );
     let r = framelabel(&args);
     assert_eq!(r.code, 0, "{}", r.stderr);
@@ -224,6 +224,47 @@ fn tracks_hold_the_kept_frames_boxes_and_the_review_queue_agrees_with_them() {
 
     // The exports, as the tools that consume them read them.
     check_exports(&dir, &tracks, annotations, queue);
+
+    // The report: "Review first" with the counts of run.json and the queue's first frames drawn,
+    // checked against the records and opened in Chromium.
+    let summary = read_json(&dir.join("report/summary.json"));
+    let rv = &summary["review"];
+    assert_eq!(rv["kept_frames"], t["kept_frames"]);
+    assert_eq!(rv["flagged_frames"], t["frames_flagged_any"]);
+    assert_eq!(rv["tracks"], t["tracks"]);
+    for c in rv["reasons"].as_array().unwrap() {
+        let reason = c["reason"].as_str().unwrap();
+        let or0 = |v: &Value| v.as_u64().unwrap_or(0);
+        assert_eq!(
+            or0(&c["frames"]),
+            or0(&t["frames_flagged"][reason]),
+            "{reason}"
+        );
+        assert_eq!(
+            or0(&c["boxes"]),
+            or0(&t["boxes_flagged"][reason]),
+            "{reason}"
+        );
+    }
+    let top = rv["top"].as_array().unwrap();
+    let wanted = queue
+        .iter()
+        .filter(|q| q["priority"].as_f64().unwrap() > 0.0)
+        .count();
+    // As many as previews (50 by default), of those with a reason or a low score.
+    assert_eq!(top.len(), wanted.min(50));
+    for (f, q) in top.iter().zip(queue) {
+        assert_eq!(f["source"].as_str().unwrap(), q["file"].as_str().unwrap());
+        assert_eq!(f["priority"], q["priority"]);
+        assert!(
+            dir.join("report")
+                .join(f["file"].as_str().unwrap())
+                .is_file()
+        );
+    }
+    let page = std::fs::read_to_string(dir.join("report/index.html")).unwrap();
+    assert!(page.contains("id=\"review\"") && page.contains("Review first"));
+    crate::report::check_report(&dir, tmp.path());
 
     // Tracking changes nothing else.
     let plain = tmp.path().join("plain");

@@ -15,7 +15,7 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 use super::{Histogram, Plot, Summary};
 use crate::dataset::write_atomic;
 use crate::error::{Error, Result};
-use crate::export::{BoxLabel, Class, Labels, class_colour};
+use crate::export::{BoxLabel, Class, Labels, Suggestion, class_colour};
 
 type Area<'a> = DrawingArea<BitMapBackend<'a>, Shift>;
 type DrawResult = std::result::Result<(), Box<dyn StdError>>;
@@ -468,8 +468,29 @@ fn place_labels(spots: &[(Corners, (i32, i32))], (w, h): (i32, i32)) -> Vec<(i32
     at
 }
 
-/// Draws `boxes` with their class names and scores on the JPEG `src` and writes it to `dst`.
-pub fn annotate(src: &Path, dst: &Path, boxes: &[BoxLabel], classes: &[Class]) -> Result<()> {
+/// The frame drawn around a box the review flagged, outside its class colour.
+const FLAG: [u8; 3] = [255, 0, 80];
+
+/// What one label of a picture says and where its box is.
+struct Mark {
+    class: usize,
+    corners: Corners,
+    text: String,
+    /// A flagged detection (drawn inside a red frame) or a suggestion (dashed, never solid).
+    flagged: bool,
+    suggested: bool,
+}
+
+/// Draws `boxes` with their class names and scores on the JPEG `src` and writes it to `dst`. Boxes
+/// the review flagged get a red frame and their reasons; `suggestions` (boxes a track expects) are
+/// dashed and marked `missed?`, so no one takes them for detections.
+pub fn annotate(
+    src: &Path,
+    dst: &Path,
+    boxes: &[BoxLabel],
+    suggestions: &[Suggestion],
+    classes: &[Class],
+) -> Result<()> {
     register_font();
     let bytes = std::fs::read(src).map_err(|e| Error::io(src, e))?;
     let err = |e: turbojpeg::Error| Error::Image {
@@ -479,50 +500,89 @@ pub fn annotate(src: &Path, dst: &Path, boxes: &[BoxLabel], classes: &[Class]) -
     let img = turbojpeg::decompress(&bytes, turbojpeg::PixelFormat::RGB).map_err(err)?;
     let (w, h) = (img.width, img.height);
     let mut pixels = img.pixels;
+    let corners = |x: f64, y: f64, bw: f64, bh: f64| -> Corners {
+        (
+            (x.round() as i32, y.round() as i32),
+            ((x + bw).round() as i32, (y + bh).round() as i32),
+        )
+    };
+    let name = |c: usize| classes.get(c).map_or("?", |c| c.name.as_str());
     let mut order: Vec<&BoxLabel> = boxes.iter().collect();
     // The most confident boxes drawn last, on top.
     order.sort_by(|a, b| a.score.total_cmp(&b.score));
+    let mut items: Vec<Mark> = suggestions
+        .iter()
+        .filter_map(|s| {
+            Some(Mark {
+                class: s.class?,
+                corners: corners(s.x, s.y, s.w, s.h),
+                text: format!("missed? {} #{}", name(s.class?), s.track_id),
+                flagged: false,
+                suggested: true,
+            })
+        })
+        .collect();
+    items.extend(order.iter().map(|b| {
+        let mut text = format!("{} {:.2}", name(b.class), b.score);
+        if !b.reasons.is_empty() {
+            text = format!("{text} {}", b.reasons.join(" "));
+        }
+        Mark {
+            class: b.class,
+            corners: corners(b.x, b.y, b.w, b.h),
+            text,
+            flagged: !b.reasons.is_empty(),
+            suggested: false,
+        }
+    }));
     let thick = (h as u32 / 240).clamp(2, 5);
     let size = (h as f64 / 34.0).clamp(12.0, 26.0);
     let drawn = (|| -> DrawResult {
         let root =
             BitMapBackend::with_buffer(&mut pixels, (w as u32, h as u32)).into_drawing_area();
-        let corners: Vec<Corners> = order
-            .iter()
-            .map(|b| {
-                (
-                    (b.x.round() as i32, b.y.round() as i32),
-                    ((b.x + b.w).round() as i32, (b.y + b.h).round() as i32),
-                )
-            })
-            .collect();
-        for (b, &(p0, p1)) in order.iter().zip(&corners) {
-            let colour = rgb(class_colour(b.class));
+        for it in &items {
+            let colour = rgb(class_colour(it.class));
+            let (p0, p1) = it.corners;
+            if it.suggested {
+                dashed(&root, it.corners, WHITE.stroke_width(thick))?;
+                continue;
+            }
+            if it.flagged {
+                let t = thick as i32;
+                let (q0, q1) = ((p0.0 - 2 * t, p0.1 - 2 * t), (p1.0 + 2 * t, p1.1 + 2 * t));
+                root.draw(&Rectangle::new([q0, q1], rgb(FLAG).stroke_width(thick)))?;
+            }
             root.draw(&Rectangle::new([p0, p1], colour.stroke_width(thick)))?;
         }
         let font = (FONT, size).into_font();
-        let mut texts = Vec::with_capacity(order.len());
-        for b in &order {
-            let name = classes.get(b.class).map_or("?", |c| c.name.as_str());
-            let text = format!("{name} {:.2}", b.score);
-            let (tw, th) = root.estimate_text_size(&text, &TextStyle::from(font.clone()))?;
-            texts.push((text, (tw as i32 + 6, th as i32 + 4)));
+        let mut texts = Vec::with_capacity(items.len());
+        for it in &items {
+            let (tw, th) = root.estimate_text_size(&it.text, &TextStyle::from(font.clone()))?;
+            texts.push((tw as i32 + 6, th as i32 + 4));
         }
-        let spots: Vec<(Corners, (i32, i32))> = corners
-            .into_iter()
+        let spots: Vec<(Corners, (i32, i32))> = items
+            .iter()
             .zip(&texts)
-            .map(|(c, (_, size))| (c, *size))
+            .map(|(it, size)| (it.corners, *size))
             .collect();
         let at = place_labels(&spots, (w as i32, h as i32));
-        for ((b, (text, (tw, th))), &(x, y)) in order.iter().zip(texts).zip(&at) {
-            let [r, g, bl] = class_colour(b.class);
+        for ((it, (tw, th)), &(x, y)) in items.iter().zip(texts).zip(&at) {
+            let [r, g, bl] = match (it.flagged, it.suggested) {
+                (true, _) => FLAG,
+                (_, true) => [255, 255, 255],
+                _ => class_colour(it.class),
+            };
             root.draw(&Rectangle::new(
                 [(x, y), (x + tw, y + th)],
                 rgb([r, g, bl]).filled(),
             ))?;
             let luma = 0.299 * r as f64 + 0.587 * g as f64 + 0.114 * bl as f64;
             let ink = if luma > 140.0 { BLACK } else { WHITE };
-            root.draw(&Text::new(text, (x + 3, y + 2), font.color(&ink)))?;
+            root.draw(&Text::new(
+                it.text.clone(),
+                (x + 3, y + 2),
+                font.color(&ink),
+            ))?;
         }
         root.present()?;
         Ok(())
@@ -540,6 +600,35 @@ pub fn annotate(src: &Path, dst: &Path, boxes: &[BoxLabel], classes: &[Class]) -
     };
     let jpeg = turbojpeg::compress(image, 90, turbojpeg::Subsamp::Sub2x2).map_err(err)?;
     write_atomic(dst, &jpeg)
+}
+
+/// A rectangle of dashes: a box the picture does not show but a track expects.
+fn dashed<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    ((x0, y0), (x1, y1)): Corners,
+    style: ShapeStyle,
+) -> std::result::Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+    let (dash, gap) = (8, 6);
+    let edges = [
+        ((x0, y0), (x1, y0)),
+        ((x1, y0), (x1, y1)),
+        ((x1, y1), (x0, y1)),
+        ((x0, y1), (x0, y0)),
+    ];
+    for ((ax, ay), (bx, by)) in edges {
+        let len = (bx - ax).abs().max((by - ay).abs()).max(1);
+        let (dx, dy) = ((bx - ax).signum(), (by - ay).signum());
+        let mut t = 0;
+        while t < len {
+            let e = (t + dash).min(len);
+            root.draw(&PathElement::new(
+                [(ax + dx * t, ay + dy * t), (ax + dx * e, ay + dy * e)],
+                style,
+            ))?;
+            t = e + gap;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -115,12 +115,17 @@ pub fn page(s: &Summary) -> String {
             .map(|c| format!(" · made by <code>framelabel {}</code>", text(c)))
             .unwrap_or_default(),
     );
+    h.push_str("<nav><a href=\"#overview\">Overview</a>");
+    if s.review.is_some() {
+        h.push_str("<a href=\"#review\">Review first</a>");
+    }
     h.push_str(
-        "<nav><a href=\"#overview\">Overview</a><a href=\"#frames\">Frames</a><a href=\"#classes-section\">Classes</a>\
+        "<a href=\"#frames\">Frames</a><a href=\"#classes-section\">Classes</a>\
          <a href=\"#plots\">Plots</a><a href=\"#thresholds\">Thresholds</a><a href=\"#previews\">Annotated frames</a>\
          <a href=\"#rejected\">Rejected frames</a><a href=\"#parameters\">Parameters</a></nav>\n<main>\n",
     );
     overview(&mut h, s);
+    review(&mut h, s);
     videos(&mut h, s);
     classes(&mut h, s);
     plots(&mut h, s);
@@ -130,6 +135,69 @@ pub fn page(s: &Summary) -> String {
     parameters(&mut h, s);
     let _ = write!(h, "</main>\n<script>{SCRIPT}</script>\n</body>\n</html>\n");
     h
+}
+
+/// "Review first": after `run --track`, where annotators should look before anything else.
+fn review(h: &mut String, s: &Summary) {
+    let Some(r) = &s.review else {
+        return;
+    };
+    let _ = write!(
+        h,
+        "<section id=\"review\"><h2>Review first</h2><p class=\"note\">Tracks link the boxes of the \
+         sampled frames around each kept frame ({} tracks). {} of {} kept frames have a reason to look; \
+         <code>review.json</code> lists every kept frame by priority (each reason adds its weight: \
+         missed and lonely 1, class flip 0.8, score dip 0.5, and boxes scored just above the \
+         confidence threshold up to 0.3 each). In the pictures, flagged boxes have a red frame and \
+         their reasons; dashed boxes are where a track expects an object the detector did not \
+         report: suggestions, not labels.</p>",
+        r.tracks, r.flagged_frames, r.kept_frames
+    );
+    h.push_str(
+        "<div class=\"scroll\"><table><thead><tr><th>reason</th><th>what it suggests</th>\
+         <th class=\"n\">kept frames</th><th class=\"n\">boxes</th></tr></thead><tbody>",
+    );
+    for c in &r.reasons {
+        let what = match c.reason.as_str() {
+            "missed" => {
+                "a track crosses the frame without a box: a missed object (boxes: suggestions)"
+            }
+            "lonely" => "a box no track carries on: a likely false positive",
+            "class_flip" => "a box whose class is not its track's",
+            "score_dip" => "a box scored far below its track's median",
+            _ => "",
+        };
+        let _ = write!(
+            h,
+            "<tr><td>{}</td><td>{what}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+            text(&c.reason),
+            c.frames,
+            c.boxes
+        );
+    }
+    h.push_str("</tbody></table></div>");
+    if r.top.is_empty() {
+        h.push_str("<p class=\"note\">No kept frame has a reason to look.</p></section>\n");
+        return;
+    }
+    h.push_str("<div class=\"grid\">\n");
+    for f in &r.top {
+        let caption = format!(
+            "{} frame {}: priority {} ({}; {} flagged box(es), {} suggestion(s))",
+            f.video,
+            f.frame,
+            num(f.priority),
+            if f.reasons.is_empty() {
+                "low scores".to_string()
+            } else {
+                f.reasons.join(", ")
+            },
+            f.flagged_boxes,
+            f.suggestions
+        );
+        figure(h, &f.file, &caption);
+    }
+    h.push_str("</div></section>\n");
 }
 
 fn overview(h: &mut String, s: &Summary) {

@@ -97,6 +97,44 @@ pub struct Summary {
     pub previews: Vec<Preview>,
     pub rejected: Vec<RejectedGroup>,
     pub plots: Vec<Plot>,
+    /// The review queue of `run --track`; `None` without it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub review: Option<ReviewSection>,
+}
+
+/// What the temporal checks of `run --track` found, and the frames to look at first.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReviewSection {
+    pub kept_frames: u64,
+    /// Kept frames with at least one reason.
+    pub flagged_frames: u64,
+    pub tracks: u64,
+    /// Per reason (in the order of the review's weights): kept frames with it, and boxes with it
+    /// (for `missed`, the tracks' suggestions).
+    pub reasons: Vec<ReasonCount>,
+    /// The frames of the highest priority, drawn.
+    pub top: Vec<ReviewFrame>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ReasonCount {
+    pub reason: String,
+    pub frames: u64,
+    pub boxes: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ReviewFrame {
+    /// The drawn picture, relative to the report folder.
+    pub file: String,
+    /// The frame's picture, relative to the output folder.
+    pub source: String,
+    pub video: String,
+    pub frame: u64,
+    pub priority: f64,
+    pub reasons: Vec<String>,
+    pub flagged_boxes: u64,
+    pub suggestions: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Default)]
@@ -388,19 +426,23 @@ pub fn report(cfg: &ReportConfig) -> Result<Summary> {
                 previews: Vec::new(),
                 rejected: rejected_groups(&run, &records),
                 plots: Vec::new(),
+                review: None,
             };
             draw::plots(&out, &mut summary, labels.as_ref())?;
             Ok(summary)
         },
-        || {
-            labels
-                .as_ref()
-                .map(|l| previews(&out, l, &records, cfg.preview))
-                .transpose()
+        || -> Result<(Vec<Preview>, Option<ReviewSection>)> {
+            let Some(l) = labels.as_ref() else {
+                return Ok((Vec::new(), None));
+            };
+            Ok((
+                previews(&out, l, &records, cfg.preview)?,
+                review_section(&out, l, cfg.preview)?,
+            ))
         },
     );
     let mut summary = summary?;
-    summary.previews = drawn?.unwrap_or_default();
+    (summary.previews, summary.review) = drawn?;
     write_json_atomic(&out.join("summary.json"), &summary)?;
     write_atomic(&out.join("index.html"), html::page(&summary).as_bytes())?;
     Ok(summary)
@@ -1105,7 +1147,7 @@ fn previews(
         .par_iter()
         .map(|&(im, why)| {
             let dest = dir.join(&im.file_name);
-            draw::annotate(&im.path, &dest, &im.boxes, &labels.classes)?;
+            draw::annotate(&im.path, &dest, &im.boxes, &[], &labels.classes)?;
             let r = by_name.get(im.file_name.as_str());
             Ok(Preview {
                 file: format!("annotated/{}", im.file_name),
@@ -1119,6 +1161,82 @@ fn previews(
             })
         })
         .collect()
+}
+
+/// The review of `run --track`: counts per reason, and the `n` frames of the highest priority
+/// drawn with their flagged boxes and suggestions.
+fn review_section(out: &Path, labels: &Labels, n: usize) -> Result<Option<ReviewSection>> {
+    let Some(tracks) = &labels.tracks else {
+        return Ok(None);
+    };
+    let reviewed: Vec<(&Image, &crate::export::Review)> = labels
+        .images
+        .iter()
+        .filter_map(|im| Some((im, im.review.as_ref()?)))
+        .collect();
+    let reasons = crate::track::Reason::ALL
+        .iter()
+        .map(|r| {
+            let r = r.as_str();
+            let has = |v: &[String]| v.iter().any(|x| x == r);
+            ReasonCount {
+                reason: r.to_string(),
+                frames: reviewed.iter().filter(|(_, v)| has(&v.reasons)).count() as u64,
+                boxes: reviewed
+                    .iter()
+                    .map(|(im, v)| {
+                        if r == "missed" {
+                            v.suggestions.len()
+                        } else {
+                            im.boxes.iter().filter(|b| has(&b.reasons)).count()
+                        }
+                    })
+                    .sum::<usize>() as u64,
+            }
+        })
+        .collect();
+    let mut first: Vec<&(&Image, &crate::export::Review)> =
+        reviewed.iter().filter(|(_, v)| v.priority > 0.0).collect();
+    first.sort_by(|a, b| {
+        b.1.priority
+            .total_cmp(&a.1.priority)
+            .then(a.0.file_name.cmp(&b.0.file_name))
+    });
+    first.truncate(n);
+    let dir = out.join("annotated");
+    let top = first
+        .par_iter()
+        .map(|&&(im, v)| {
+            let name = format!("review_{}", im.file_name);
+            draw::annotate(
+                &im.path,
+                &dir.join(&name),
+                &im.boxes,
+                &v.suggestions,
+                &labels.classes,
+            )?;
+            Ok(ReviewFrame {
+                file: format!("annotated/{name}"),
+                source: format!("images/{}", im.file_name),
+                video: im.video.clone(),
+                frame: im.frame,
+                priority: v.priority,
+                reasons: v.reasons.clone(),
+                flagged_boxes: im.boxes.iter().filter(|b| !b.reasons.is_empty()).count() as u64,
+                suggestions: v.suggestions.len() as u64,
+            })
+        })
+        .collect::<Result<Vec<ReviewFrame>>>()?;
+    Ok(Some(ReviewSection {
+        kept_frames: reviewed.len() as u64,
+        flagged_frames: reviewed
+            .iter()
+            .filter(|(_, v)| !v.reasons.is_empty())
+            .count() as u64,
+        tracks: tracks.tracks.len() as u64,
+        reasons,
+        top,
+    }))
 }
 
 #[cfg(test)]

@@ -204,6 +204,8 @@ impl Reason {
     }
 }
 
+/// A track's predicted box overlapped this much by a box of its class in the frame is not missed.
+pub const COVERED_IOU: f32 = 0.5;
 /// A box is a dip when scored below this share of its track's median score.
 pub const SCORE_DIP: f32 = 0.5;
 /// Tracks shorter than this have no median or majority worth comparing against.
@@ -291,11 +293,20 @@ pub fn review(frames: &[Frame], tracked: &Tracked, p: &Params) -> Vec<Option<Rev
             for (k, t) in tracked.tracks.iter().enumerate() {
                 let (first, last) = (t.seen[0].0, t.seen[t.seen.len() - 1].0);
                 if first < pos && pos < last && !t.seen.iter().any(|&(f, _)| f == pos) {
-                    r.suggestions.push(Suggestion {
-                        track: k,
-                        class: t.class,
-                        bbox: predicted(frames, t, pos, &kf),
-                    });
+                    let bbox = predicted(frames, t, pos, &kf);
+                    // A box of the class where the track expects one: the object is there, carried
+                    // by another track (two tracks for one object), not missed.
+                    let covered = f
+                        .dets
+                        .iter()
+                        .any(|d| d.class == t.class && iou(&d.bbox, &bbox) >= COVERED_IOU);
+                    if !covered {
+                        r.suggestions.push(Suggestion {
+                            track: k,
+                            class: t.class,
+                            bbox,
+                        });
+                    }
                 }
             }
             let mut priority = near;
@@ -425,6 +436,30 @@ mod tests {
         let overlap = iou(&s.bbox, &removed.bbox);
         assert!(overlap >= 0.5, "suggestion {:?} IoU {overlap}", s.bbox);
         assert_eq!(r.priority, 1.0);
+    }
+
+    #[test]
+    fn a_track_whose_object_another_track_carries_is_not_missed() {
+        // The walker's box of frame 6 went to a track of its own (a tracker's double track): the
+        // walker's first track crosses frame 6, where that box covers its prediction.
+        let mut frames = scene();
+        frames[6].dets[0].bbox[0] += 10.0;
+        let mut t = track(&scene(), &P);
+        t.tracks[0].seen.retain(|&(f, _)| f != 6);
+        t.tracks.push(Track {
+            seen: vec![(6, 0)],
+            class: 0,
+        });
+        t.of_det[6][0] = Some(3);
+        let reviews = review(&frames, &t, &P);
+        let r = reviews[6].as_ref().unwrap();
+        assert!(r.suggestions.is_empty(), "{:?}", r.suggestions);
+        // Its box is lonely, though: the review still sends an annotator there.
+        assert_eq!(r.reasons, vec![Reason::Lonely]);
+        // Moved further, the box no longer covers the prediction: the walker is missed there.
+        frames[6].dets[0].bbox[0] += 30.0;
+        let r = review(&frames, &t, &P)[6].clone().unwrap();
+        assert_eq!(r.reasons, vec![Reason::Missed, Reason::Lonely]);
     }
 
     #[test]
