@@ -63,7 +63,7 @@ h3 { margin: 14px 0 8px; font-size: 15px; }
 .card span { color: var(--muted); font-size: 13px; }
 table { border-collapse: collapse; font-variant-numeric: tabular-nums; }
 th, td { border-bottom: 1px solid var(--line); padding: 4px 10px; text-align: right; }
-th:first-child, td:first-child { text-align: left; }
+th:first-child, td:first-child, .text { text-align: left; }
 thead th { background: var(--bg); }
 tfoot td { font-weight: 600; }
 .wide { overflow-x: auto; }
@@ -154,7 +154,7 @@ fn review(h: &mut String, s: &Summary) {
         r.tracks, r.flagged_frames, r.kept_frames
     );
     h.push_str(
-        "<div class=\"scroll\"><table><thead><tr><th>reason</th><th>what it suggests</th>\
+        "<div class=\"scroll\"><table><thead><tr><th>reason</th><th class=\"text\">what it suggests</th>\
          <th class=\"n\">kept frames</th><th class=\"n\">boxes</th></tr></thead><tbody>",
     );
     for c in &r.reasons {
@@ -169,7 +169,7 @@ fn review(h: &mut String, s: &Summary) {
         };
         let _ = write!(
             h,
-            "<tr><td>{}</td><td>{what}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+            "<tr><td>{}</td><td class=\"text\">{what}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
             text(&c.reason),
             c.frames,
             c.boxes
