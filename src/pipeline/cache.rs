@@ -436,6 +436,10 @@ impl TrackFrames {
         self.done.contains(video)
     }
 
+    pub fn get(&self, video: &str, frame: u64) -> Option<&Labelled> {
+        self.frames.get(video)?.get(&frame).map(|(_, l)| l)
+    }
+
     /// The frames of `video` in: index, timestamp and detections, in frame order.
     pub fn of_video(&self, video: &str) -> impl Iterator<Item = (u64, f64, &Labelled)> {
         self.frames

@@ -109,6 +109,8 @@ struct Choice {
     sampled: HashMap<u64, usize>,
     /// Slots holding a sampled frame: no frame is decoded for them.
     slots: std::collections::HashSet<i64>,
+    /// Kept frames: record and label item.
+    kept: Vec<(usize, usize)>,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -135,25 +137,37 @@ pub(super) fn track_pass(
         .enumerate()
         .map(|(k, it)| (it.record, k))
         .collect();
-    let mut choices: Vec<Choice> = Vec::new();
-    for input in inputs {
-        let mut c = Choice {
-            video: input.shown.clone(),
+    let index: HashMap<&str, usize> = inputs
+        .iter()
+        .enumerate()
+        .map(|(k, i)| (i.shown.as_str(), k))
+        .collect();
+    let mut choices: Vec<Choice> = inputs
+        .iter()
+        .map(|i| Choice {
+            video: i.shown.clone(),
             sampled: HashMap::new(),
             slots: Default::default(),
+            kept: Vec::new(),
+        })
+        .collect();
+    for (i, r) in records.iter().enumerate() {
+        let Some(&k) = index.get(r.video.as_str()) else {
+            continue;
         };
-        for (i, r) in records.iter().enumerate() {
-            if r.video != input.shown || r.status == FrameStatus::Missing {
-                continue;
-            }
-            if c.slots.insert(slot(r.pts, fps)) && !item_of.contains_key(&i) {
-                c.sampled.insert(r.frame, i);
-            }
+        if r.status == FrameStatus::Missing {
+            continue;
         }
-        if !c.slots.is_empty() {
-            choices.push(c);
+        let c = &mut choices[k];
+        let item = item_of.get(&i).copied();
+        if c.slots.insert(slot(r.pts, fps)) && item.is_none() {
+            c.sampled.insert(r.frame, i);
+        }
+        if let Some(item) = item {
+            c.kept.push((i, item));
         }
     }
+    choices.retain(|c| !c.slots.is_empty());
 
     // Decode and detect what the cache does not hold.
     let t = Instant::now();
@@ -202,16 +216,14 @@ pub(super) fn track_pass(
                 item: None,
             })
             .collect();
-        for (&record, &item) in &item_of {
+        for &(record, item) in &c.kept {
             let r = &records[record];
-            if r.video == *video {
-                seen.push(Seen {
-                    frame: r.frame,
-                    pts: r.pts,
-                    record: Some(record),
-                    item: Some(item),
-                });
-            }
+            seen.push(Seen {
+                frame: r.frame,
+                pts: r.pts,
+                record: Some(record),
+                item: Some(item),
+            });
         }
         seen.sort_by_key(|s| (s.frame, s.item.is_none()));
         seen.dedup_by_key(|s| s.frame);
@@ -222,10 +234,7 @@ pub(super) fn track_pass(
         for s in &seen {
             let labelled = match s.item {
                 Some(k) => Some(&results[k]),
-                None => cache
-                    .of_video(video)
-                    .find(|&(f, _, _)| f == s.frame)
-                    .map(|(_, _, l)| l),
+                None => cache.get(video, s.frame),
             };
             let Some(Labelled {
                 size: Some((w, h)),

@@ -255,6 +255,23 @@ pub fn review(frames: &[Frame], tracked: &Tracked, p: &Params) -> Vec<Option<Rev
             }
         })
         .collect();
+    // Per track: its frames (sorted: tracks are built in frame order) and its boxes per class.
+    let spans: Vec<Vec<usize>> = tracked
+        .tracks
+        .iter()
+        .map(|t| t.seen.iter().map(|&(f, _)| f).collect())
+        .collect();
+    let votes: Vec<HashMap<usize, usize>> = tracked
+        .tracks
+        .iter()
+        .map(|t| {
+            let mut v = HashMap::new();
+            for &(f, d) in &t.seen {
+                *v.entry(frames[f].dets[d].class).or_default() += 1;
+            }
+            v
+        })
+        .collect();
     let kf = KalmanFilter::default();
     frames
         .iter()
@@ -272,12 +289,7 @@ pub fn review(frames: &[Frame], tracked: &Tracked, p: &Params) -> Vec<Option<Rev
                 let why = &mut r.dets[i];
                 match tracked.of_det[pos][i].map(|k| (k, &tracked.tracks[k])) {
                     Some((k, t)) if t.seen.len() >= 2 => {
-                        let votes = |c: usize| {
-                            t.seen
-                                .iter()
-                                .filter(|&&(f, d)| frames[f].dets[d].class == c)
-                                .count()
-                        };
+                        let votes = |c: usize| votes[k].get(&c).copied().unwrap_or(0);
                         if d.class != t.class && votes(t.class) > votes(d.class) {
                             why.push(Reason::ClassFlip);
                         }
@@ -291,8 +303,9 @@ pub fn review(frames: &[Frame], tracked: &Tracked, p: &Params) -> Vec<Option<Rev
                 near += NEAR_WEIGHT * closeness.clamp(0.0, 1.0) as f64;
             }
             for (k, t) in tracked.tracks.iter().enumerate() {
-                let (first, last) = (t.seen[0].0, t.seen[t.seen.len() - 1].0);
-                if first < pos && pos < last && !t.seen.iter().any(|&(f, _)| f == pos) {
+                let span = &spans[k];
+                let (first, last) = (span[0], span[span.len() - 1]);
+                if first < pos && pos < last && span.binary_search(&pos).is_err() {
                     let bbox = predicted(frames, t, pos, &kf);
                     // A box of the class where the track expects one: the object is there, carried
                     // by another track (two tracks for one object), not missed.
