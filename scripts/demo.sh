@@ -51,8 +51,9 @@ detector=$(model yolox-s yolox_nano_coco.onnx)
 embedder=$(model clip-vit-b32 mobilenetv2-12-int8-emb.onnx)
 
 # The whole pipeline in one pass; two frames per second keep the demo quick (drop --fps for all).
+# --track: the detector also runs on 5 frames a second between kept frames, for the review queue.
 "$bin" run "${videos[@]}" --out "$out" --force --fps 2 --detector "$detector" --embedder "$embedder" \
-  --export yolo,label-studio
+  --track --export yolo,label-studio
 echo
 echo "Results in $out:"
 echo "  $out/images/           kept frames, near-duplicates removed ($(find "$out/images" -name '*.jpg' | wc -l) JPEGs)"
@@ -60,5 +61,6 @@ echo "  $out/annotations.json  COCO pseudo labels (boxes with scores) for review
 echo "  $out/predictions.json  every detection before filters (COCO results format)"
 echo "  $out/frames.jsonl      one record per sampled frame: metrics, why kept or dropped, box count"
 echo "  $out/run.json          parameters, models (with sha256), counts and timings"
-echo "  $out/export/           the labels for Ultralytics YOLO and Label Studio (see the README)"
+echo "  $out/review.json       kept frames in the order to review them (tracks.jsonl: the tracks)"
+echo "  $out/export/           the labels for Ultralytics YOLO and Label Studio (tasks in review order)"
 echo "  $out/report/index.html the report: counts, classes, plots, annotated and rejected frames"
