@@ -81,11 +81,7 @@ fn document(labels: &Labels, split: Option<&Split>) -> std::io::Result<Vec<u8>> 
                     })?;
                 }
             }
-            leaf(
-                w,
-                "dumped",
-                &humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
-            )
+            xml::dumped(w)
         })?;
         for (id, im) in labels.images.iter().enumerate() {
             let (iw, ih) = (im.width as f64, im.height as f64);

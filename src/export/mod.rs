@@ -763,6 +763,15 @@ mod xml {
         Ok(())
     }
 
+    /// `<dumped>` with the time now, as CVAT writes it in its exports.
+    pub fn dumped(w: &mut W) -> std::io::Result<()> {
+        leaf(
+            w,
+            "dumped",
+            &humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+        )
+    }
+
     pub fn finish(w: W) -> Vec<u8> {
         let mut bytes = w.into_inner();
         bytes.push(b'\n');

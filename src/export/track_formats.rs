@@ -115,11 +115,7 @@ fn cvat_document(
                 })?;
                 Ok(())
             })?;
-            leaf(
-                w,
-                "dumped",
-                &humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
-            )?;
+            xml::dumped(w)?;
             leaf(w, "source", &name)
         })?;
         for (class, t) in list {

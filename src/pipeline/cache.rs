@@ -290,6 +290,24 @@ fn read_lines(path: &Path) -> Result<Vec<String>> {
         .collect())
 }
 
+/// A detection as the state files hold it: class, score, x0, y0, x1, y1.
+type Packed = (usize, f32, f32, f32, f32, f32);
+
+fn pack(d: &Detection) -> Packed {
+    (d.class, d.score, d.x0, d.y0, d.x1, d.y1)
+}
+
+fn unpack(&(class, score, x0, y0, x1, y1): &Packed) -> Detection {
+    Detection {
+        class,
+        score,
+        x0,
+        y0,
+        x1,
+        y1,
+    }
+}
+
 /// Detections (all above the confidence threshold, before filters) by frame file name.
 pub struct Detections {
     path: PathBuf,
@@ -301,8 +319,7 @@ pub struct Detections {
 struct DetectionLine {
     file: String,
     size: (u32, u32),
-    /// class, score, x0, y0, x1, y1
-    d: Vec<(usize, f32, f32, f32, f32, f32)>,
+    d: Vec<Packed>,
 }
 
 impl Detections {
@@ -311,18 +328,7 @@ impl Detections {
         for l in read_lines(path)? {
             let line: DetectionLine = serde_json::from_str(&l)
                 .map_err(|e| Error::output(path, format!("not a detection record ({e})")))?;
-            let detections = line
-                .d
-                .iter()
-                .map(|&(class, score, x0, y0, x1, y1)| Detection {
-                    class,
-                    score,
-                    x0,
-                    y0,
-                    x1,
-                    y1,
-                })
-                .collect();
+            let detections = line.d.iter().map(unpack).collect();
             found.insert(
                 line.file,
                 Labelled {
@@ -354,10 +360,7 @@ impl Detections {
         let line = DetectionLine {
             file: name.to_string(),
             size: l.size.unwrap_or_default(),
-            d: l.detections
-                .iter()
-                .map(|d| (d.class, d.score, d.x0, d.y0, d.x1, d.y1))
-                .collect(),
+            d: l.detections.iter().map(pack).collect(),
         };
         let mut text = serde_json::to_string(&line).expect("detections serialise");
         text.push('\n');
@@ -388,9 +391,8 @@ struct TrackFrameLine {
     /// A frame, or the end of the video (`done`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     frame: Option<(u64, f64, (u32, u32))>,
-    /// class, score, x0, y0, x1, y1
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    d: Vec<(usize, f32, f32, f32, f32, f32)>,
+    d: Vec<Packed>,
 }
 
 impl TrackFrames {
@@ -406,18 +408,7 @@ impl TrackFrames {
                 found.done.insert(line.video);
                 continue;
             };
-            let detections = line
-                .d
-                .iter()
-                .map(|&(class, score, x0, y0, x1, y1)| Detection {
-                    class,
-                    score,
-                    x0,
-                    y0,
-                    x1,
-                    y1,
-                })
-                .collect();
+            let detections = line.d.iter().map(unpack).collect();
             let l = Labelled {
                 size: Some(size),
                 detections,
@@ -462,10 +453,7 @@ impl TrackFrames {
         self.write(&TrackFrameLine {
             video: video.to_string(),
             frame: Some((frame, pts, size)),
-            d: l.detections
-                .iter()
-                .map(|d| (d.class, d.score, d.x0, d.y0, d.x1, d.y1))
-                .collect(),
+            d: l.detections.iter().map(pack).collect(),
         })?;
         self.frames
             .entry(video.to_string())
