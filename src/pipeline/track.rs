@@ -332,14 +332,11 @@ pub(super) fn track_pass(
             let Some(record) = seen.record else {
                 continue;
             };
-            let id_of = |d: usize| {
-                own[pos][d]
-                    .or_else(|| tracked.of_det[pos][d].map(|k| ids[k]))
-                    .expect("every box of a kept frame has a track")
-            };
-            let mut present: Vec<u64> = (0..f.dets.len())
-                .filter_map(|d| tracked.of_det[pos][d].map(|k| ids[k]))
-                .collect();
+            // A box's track: the tracker's, or for a kept frame's box none carries its own.
+            let track_of =
+                |d: usize| own[pos][d].or_else(|| tracked.of_det[pos][d].map(|k| ids[k]));
+            let id_of = |d: usize| track_of(d).expect("every box of a kept frame has a track");
+            let mut present: Vec<u64> = (0..f.dets.len()).filter_map(track_of).collect();
             present.sort_unstable();
             let r = &mut records[record];
             r.extra.insert("tracks".into(), present.into());
