@@ -154,6 +154,11 @@ fn attribute_names(labels: &Labels) -> &'static [&'static str] {
 
 /// The labels with their read-only attributes.
 fn label_list(w: &mut xml::W, labels: &Labels) -> std::io::Result<()> {
+    labels_with(w, labels, attribute_names(labels))
+}
+
+/// The labels, each with the read-only text attributes `names`.
+pub(super) fn labels_with(w: &mut xml::W, labels: &Labels, names: &[&str]) -> std::io::Result<()> {
     w.create_element("labels").write_inner_content(|w| {
         for (i, c) in labels.classes.iter().enumerate() {
             w.create_element("label").write_inner_content(|w| {
@@ -161,7 +166,7 @@ fn label_list(w: &mut xml::W, labels: &Labels) -> std::io::Result<()> {
                 leaf(w, "color", &hex_colour(i))?;
                 leaf(w, "type", "rectangle")?;
                 w.create_element("attributes").write_inner_content(|w| {
-                    for name in attribute_names(labels) {
+                    for &name in names {
                         w.create_element("attribute").write_inner_content(|w| {
                             leaf(w, "name", name)?;
                             leaf(w, "mutable", "False")?;

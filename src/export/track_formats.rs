@@ -14,7 +14,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use super::xml::{self, leaf};
-use super::{Labels, Track, Tracks, Video, create_dir, hex_colour, r2, write_file};
+use super::{Labels, Track, Tracks, Video, create_dir, r2, write_file};
 use crate::error::{Error, Result};
 
 /// The tracks of each video that the export keeps, with their class indices.
@@ -98,17 +98,7 @@ fn cvat_document(
                 leaf(w, "start_frame", "0")?;
                 leaf(w, "stop_frame", &v.frames.saturating_sub(1).to_string())?;
                 leaf(w, "frame_filter", "")?;
-                w.create_element("labels").write_inner_content(|w| {
-                    for (i, c) in labels.classes.iter().enumerate() {
-                        w.create_element("label").write_inner_content(|w| {
-                            leaf(w, "name", &c.name)?;
-                            leaf(w, "color", &hex_colour(i))?;
-                            leaf(w, "type", "rectangle")?;
-                            leaf(w, "attributes", "")
-                        })?;
-                    }
-                    Ok(())
-                })?;
+                super::cvat::labels_with(w, labels, &[])?;
                 w.create_element("original_size").write_inner_content(|w| {
                     leaf(w, "width", &v.size.0.to_string())?;
                     leaf(w, "height", &v.size.1.to_string())
